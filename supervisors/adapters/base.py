@@ -1,0 +1,102 @@
+"""The adapter interface: pure translation between OpenAI objects and one provider's API.
+
+An adapter never does I/O, reads no clock and holds no globals. The provider worker
+(``supervisors.worker``) sends the :class:`UpstreamRequest` an adapter builds, and feeds
+what comes back to the adapter's parsers. Stateful stream translation lives in a
+:class:`StreamDecoder` object created per stream.
+
+Adding a provider type = one module implementing :class:`Adapter` + one entry in
+``supervisors.adapters.registry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+from ..errors import ProxyError
+from ..messages import Chunk, Op, Result
+from ..spec import ProviderSpec
+
+__all__ = [
+    "Adapter",
+    "StreamDecoder",
+    "UpstreamRequest",
+    "parse_retry_after",
+]
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+
+
+class StreamDecoder(Protocol):
+    #: the terminal marker was seen ([DONE], message_stop, done: true)
+    done: bool
+    #: usage reported by the upstream, OpenAI-shaped, once known
+    usage: dict[str, Any] | None
+    #: malformed events skipped so far
+    malformed: int
+
+    def feed(self, data: bytes) -> list[Chunk]:
+        """Translate the next bytes of the upstream body into OpenAI chunks.
+
+        Raises a ``ProxyError`` (usually ``StreamBroken``) for an in-stream error event.
+        """
+        ...
+
+    def close(self) -> list[Chunk]:
+        """The upstream body ended: flush what is buffered."""
+        ...
+
+
+class Adapter(Protocol):
+    type: str
+    #: operations this provider type can serve; others answer UnsupportedOperation
+    ops: frozenset[Op]
+
+    def build_request(
+        self, op: Op, body: dict[str, Any], *, stream: bool, spec: ProviderSpec, key: str | None
+    ) -> UpstreamRequest:
+        """``body`` is the OpenAI request with ``model`` set to the upstream model."""
+        ...
+
+    def parse_response(self, op: Op, body: bytes, request: dict[str, Any]) -> Result: ...
+
+    def parse_error(
+        self, status: int, body: bytes, headers: Mapping[str, str], provider: str
+    ) -> ProxyError: ...
+
+    def stream_decoder(self, op: Op, request: dict[str, Any]) -> StreamDecoder: ...
+
+
+def parse_retry_after(headers: Mapping[str, str], now_epoch: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) header, if any.
+
+    ``now_epoch`` is needed only for the HTTP-date form; without it that form is ignored.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    if now_epoch is None:
+        return None
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now_epoch)
+    except (TypeError, ValueError):
+        return None

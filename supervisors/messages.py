@@ -1,0 +1,101 @@
+"""Messages between the front end and provider actors.
+
+A :class:`Call` is put into a provider's inbox. The worker that takes it answers on the
+call's bounded reply queue with, in order:
+
+* non-stream: one :class:`Result` or one ``ProxyError``;
+* stream: zero or more ``list[Chunk]`` batches (one per upstream read), then
+  :class:`StreamEnd` or a ``ProxyError``.
+
+The caller that goes away calls :meth:`Call.cancel`, which cancels the upstream request
+the worker is running for it; the worker then takes the next message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .errors import ProxyError
+
+__all__ = ["Call", "Chunk", "Op", "Reply", "Result", "StreamEnd"]
+
+Op = Literal["chat", "completions", "embeddings"]
+
+
+@dataclass(slots=True)
+class Chunk:
+    """One OpenAI ``chat.completion.chunk`` / ``text_completion`` object.
+
+    ``raw`` is the exact JSON payload when the object can be relayed unchanged.
+    """
+
+    obj: dict[str, Any]
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class Result:
+    obj: dict[str, Any]
+    raw: bytes | None = None
+
+
+@dataclass(slots=True)
+class StreamEnd:
+    #: the upstream sent its terminal marker ([DONE], message_stop, done: true)
+    done: bool
+    usage: dict[str, Any] | None = None
+    malformed: int = 0
+
+
+Reply = Result | list[Chunk] | StreamEnd | ProxyError
+
+
+class Call:
+    __slots__ = (
+        "abandoned",
+        "body",
+        "deadline",
+        "op",
+        "reply",
+        "request_id",
+        "started",
+        "stream",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        op: Op,
+        body: dict[str, Any],
+        *,
+        stream: bool,
+        request_id: str,
+        deadline: float,
+        reply_size: int = 64,
+    ) -> None:
+        self.op = op
+        self.body = body
+        self.stream = stream
+        self.request_id = request_id
+        #: absolute ``loop.time()`` by which the whole request must be done
+        self.deadline = deadline
+        self.reply: asyncio.Queue[Reply] = asyncio.Queue(reply_size)
+        self.worker: asyncio.Task[Any] | None = None
+        self.abandoned = False
+        #: ``loop.time()`` when a worker picked the call up
+        self.started = 0.0
+
+    def cancel(self) -> None:
+        """The caller is gone: stop the upstream request now and drop any reply."""
+        if self.abandoned:
+            return
+        self.abandoned = True
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.cancel("call abandoned")
+
+    async def get(self, timeout: float | None) -> Reply:
+        async with asyncio.timeout(timeout):
+            return await self.reply.get()

@@ -1,0 +1,169 @@
+"""The ``mock`` provider: an in-process, deterministic OpenAI-compatible upstream.
+
+It sits behind the same adapter, worker and decoder as a real OpenAI provider, so demos
+and load tests exercise the real path. Settings (provider ``config``):
+``latency_ms`` (before the first byte), ``chunk_delay_ms`` (between stream chunks),
+``response`` (fixed answer text) or ``tokens`` (answer of N tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from .adapters.base import UpstreamRequest
+from .spec import ProviderSpec
+
+__all__ = ["MockTransport"]
+
+_HEADERS: Mapping[str, str] = {"content-type": "application/json"}
+_SSE_HEADERS: Mapping[str, str] = {"content-type": "text/event-stream"}
+
+
+def _last_user_text(messages: Any) -> str:
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                content = message.get("content")
+                if isinstance(content, str):
+                    return content
+                if isinstance(content, list):
+                    return " ".join(
+                        p.get("text", "") for p in content if isinstance(p, dict)
+                    )
+    return ""
+
+
+def _answer_tokens(extra: Mapping[str, Any], prompt: str) -> list[str]:
+    if isinstance(extra.get("tokens"), int):
+        return [f"tok{i} " for i in range(extra["tokens"])]
+    text = extra.get("response") or f"This is a mock response to: {prompt[:200]}"
+    words = str(text).split(" ")
+    return [w + " " for w in words[:-1]] + [words[-1]]
+
+
+def _embedding(text: str, dims: int) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest() * (dims // 8 + 1)
+    values = struct.unpack(f"<{dims}H", digest[: dims * 2]) if dims * 2 <= len(digest) else ()
+    if not values:
+        values = tuple(range(1, dims + 1))
+    norm = sum(v * v for v in values) ** 0.5 or 1.0
+    return [round(v / norm, 6) for v in values]
+
+
+class _MockResponse:
+    __slots__ = ("_events", "_delay", "_index", "headers", "status")
+
+    def __init__(self, status: int, headers: Mapping[str, str], events: list[bytes], delay: float):
+        self.status = status
+        self.headers = headers
+        self._events = events
+        self._delay = delay
+        self._index = 0
+
+    async def read(self, limit: int) -> bytes:
+        return b"".join(self._events)
+
+    async def readany(self) -> bytes:
+        if self._index >= len(self._events):
+            return b""
+        if self._delay and self._index:
+            await asyncio.sleep(self._delay)
+        event = self._events[self._index]
+        self._index += 1
+        return event
+
+    def close(self) -> None:
+        self._index = len(self._events)
+
+
+class MockTransport:
+    def __init__(self, spec: ProviderSpec) -> None:
+        extra = spec.config.extra
+        self._extra = extra
+        self._latency = float(extra.get("latency_ms", 0)) / 1000.0
+        self._chunk_delay = float(extra.get("chunk_delay_ms", 0)) / 1000.0
+
+    async def send(
+        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float
+    ) -> _MockResponse:
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        body = orjson.loads(req.body or b"{}")
+        model = body.get("model", "mock")
+        created = int(time.time())
+        if req.url.endswith("/embeddings"):
+            inputs = body.get("input")
+            items = inputs if isinstance(inputs, list) else [inputs]
+            data = [
+                {"object": "embedding", "index": i, "embedding": _embedding(str(t), 8)}
+                for i, t in enumerate(items)
+            ]
+            obj = {"object": "list", "data": data, "model": model,
+                   "usage": {"prompt_tokens": len(items), "total_tokens": len(items)}}
+            return _MockResponse(200, _HEADERS, [orjson.dumps(obj)], 0.0)
+        legacy = req.url.endswith("/completions") and not req.url.endswith("/chat/completions")
+        prompt = str(body.get("prompt", "")) if legacy else _last_user_text(body.get("messages"))
+        tokens = _answer_tokens(self._extra, prompt)
+        max_tokens = body.get("max_tokens")
+        finish = "stop"
+        if isinstance(max_tokens, int) and 0 < max_tokens < len(tokens):
+            tokens, finish = tokens[:max_tokens], "length"
+        usage = {
+            "prompt_tokens": len(prompt.split()),
+            "completion_tokens": len(tokens),
+            "total_tokens": len(prompt.split()) + len(tokens),
+        }
+        rid = "chatcmpl-mock" + hashlib.md5(prompt.encode()).hexdigest()[:12]
+        if body.get("stream"):
+            events = self._stream_events(rid, created, model, tokens, finish, usage, legacy, body)
+            return _MockResponse(200, _SSE_HEADERS, events, self._chunk_delay)
+        text = "".join(tokens)
+        if legacy:
+            choice: dict[str, Any] = {"index": 0, "text": text, "logprobs": None,
+                                      "finish_reason": finish}
+            obj = {"id": rid, "object": "text_completion", "created": created, "model": model,
+                   "choices": [choice], "usage": usage}
+        else:
+            choice = {"index": 0, "message": {"role": "assistant", "content": text},
+                      "logprobs": None, "finish_reason": finish}
+            obj = {"id": rid, "object": "chat.completion", "created": created, "model": model,
+                   "choices": [choice], "usage": usage}
+        return _MockResponse(200, _HEADERS, [orjson.dumps(obj)], 0.0)
+
+    @staticmethod
+    def _stream_events(
+        rid: str, created: int, model: str, tokens: list[str], finish: str,
+        usage: dict[str, int], legacy: bool, body: dict[str, Any],
+    ) -> list[bytes]:
+        kind = "text_completion" if legacy else "chat.completion.chunk"
+        base = {"id": rid, "object": kind, "created": created, "model": model}
+
+        def event(choice: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> bytes:
+            obj = {**base, "choices": [choice] if choice else []}
+            if extra:
+                obj.update(extra)
+            return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+        events: list[bytes] = []
+        for i, token in enumerate(tokens):
+            if legacy:
+                choice = {"index": 0, "text": token, "logprobs": None, "finish_reason": None}
+            else:
+                delta = {"role": "assistant", "content": token} if i == 0 else {"content": token}
+                choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+            events.append(event(choice))
+        last = ({"index": 0, "text": "", "logprobs": None, "finish_reason": finish} if legacy
+                else {"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish})
+        events.append(event(last))
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            events.append(event(None, {"usage": usage}))
+        events.append(b"data: [DONE]\n\n")
+        return events

@@ -1,0 +1,104 @@
+"""Sending an :class:`UpstreamRequest`: one pooled aiohttp session, or the in-process mock.
+
+Foreign exceptions are translated here, once, into the error hierarchy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Protocol
+
+import aiohttp
+
+from .adapters.base import UpstreamRequest
+from .errors import StreamBroken, UpstreamConnectError, UpstreamError, UpstreamTimeout
+
+__all__ = ["HttpTransport", "Transport", "UpstreamResponse", "translate_read_error"]
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    async def read(self, limit: int) -> bytes: ...
+    async def readany(self) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    async def send(
+        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float
+    ) -> UpstreamResponse: ...
+
+
+class _AiohttpResponse:
+    __slots__ = ("_resp", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self._resp = resp
+        self.status = resp.status
+        # lower-cased view for the adapters' parse_error / parse_retry_after
+        self.headers = {k.lower(): v for k, v in resp.headers.items()}
+
+    async def read(self, limit: int) -> bytes:
+        content = self._resp.content
+        parts: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                data = await content.readany()
+                if not data:
+                    break
+                size += len(data)
+                if size > limit:
+                    raise UpstreamError(f"upstream response larger than {limit} bytes")
+                parts.append(data)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise translate_read_error(exc, started=False) from exc
+        return b"".join(parts)
+
+    async def readany(self) -> bytes:
+        return await self._resp.content.readany()
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+def translate_read_error(exc: BaseException, *, started: bool) -> UpstreamError | UpstreamTimeout:
+    """A failure while reading the body; ``started`` says whether a chunk got through."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        if started:
+            return StreamBroken("upstream stream stalled past idle_timeout")
+        return UpstreamTimeout("upstream timed out")
+    if started:
+        return StreamBroken(f"upstream stream broke: {type(exc).__name__}")
+    return UpstreamConnectError(f"upstream connection failed: {type(exc).__name__}")
+
+
+class HttpTransport:
+    """All providers share one session (keep-alive pool) owned by the app lifecycle."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def send(
+        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float
+    ) -> UpstreamResponse:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=idle_timeout
+        )
+        try:
+            resp = await self._session.request(
+                req.method, req.url, data=req.body, headers=req.headers, timeout=timeout,
+                allow_redirects=False,
+            )
+        except aiohttp.ServerTimeoutError as exc:
+            raise UpstreamTimeout("upstream did not answer in time") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamConnectError(
+                f"could not reach upstream: {type(exc).__name__}"
+            ) from exc
+        except asyncio.TimeoutError as exc:  # noqa: UP041 - aiohttp may raise the alias
+            raise UpstreamTimeout("upstream did not answer in time") from exc
+        return _AiohttpResponse(resp)

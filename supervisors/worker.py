@@ -1,0 +1,228 @@
+"""Running one :class:`Call` against the upstream: keys, timeouts, the stream relay.
+
+A worker task loops over its provider's inbox and runs each call here. Answers go to
+the call's reply queue; the outcome feeds the provider's circuit breaker and key pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from .errors import (
+    InternalError,
+    ProxyError,
+    Unavailable,
+    UnsupportedOperation,
+    UpstreamTimeout,
+)
+from .messages import Call, Chunk, StreamEnd
+from .transport import UpstreamResponse, translate_read_error
+
+if TYPE_CHECKING:
+    from .adapters.base import StreamDecoder
+    from .keypool import PoolKey
+    from .provider import ProviderSupervisor
+
+__all__ = ["has_content", "worker_loop"]
+
+log = logging.getLogger("supervisors.worker")
+
+_ERROR_BODY_LIMIT = 64 * 1024
+_READ_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+_DEFAULT_COOLDOWN = 5.0
+
+
+def has_content(chunk: Chunk) -> bool:
+    """True for a chunk that carries text, a tool call, a refusal or a finish reason."""
+    choices = chunk.obj.get("choices")
+    if not choices:
+        return False
+    for choice in choices:
+        if choice.get("finish_reason") or choice.get("text"):
+            return True
+        delta = choice.get("delta")
+        if delta and (delta.get("content") or delta.get("tool_calls") or delta.get("refusal")):
+            return True
+    return False
+
+
+async def worker_loop(sup: ProviderSupervisor) -> None:
+    """One concurrency slot of a provider. Exits only by cancellation or a crash."""
+    task = asyncio.current_task()
+    assert task is not None
+    inbox = sup.inbox
+    loop = asyncio.get_running_loop()
+    while True:
+        call = await inbox.get()
+        if call.abandoned:
+            sup.breaker.release()
+            continue
+        call.worker = task
+        call.started = loop.time()
+        sup.in_flight += 1
+        try:
+            await _execute(sup, call)
+        except asyncio.CancelledError:
+            if call.abandoned and task.uncancel() == 0:
+                sup.breaker.release()
+                continue
+            _answer_nowait(call, Unavailable("provider is shutting down", provider=sup.name))
+            raise
+        finally:
+            call.worker = None
+            sup.in_flight -= 1
+
+
+def _answer_nowait(call: Call, error: ProxyError) -> None:
+    try:
+        call.reply.put_nowait(error)
+    except asyncio.QueueFull:
+        pass
+
+
+async def _execute(sup: ProviderSupervisor, call: Call) -> None:
+    try:
+        async with asyncio.timeout_at(call.deadline):
+            await _attempt(sup, call)
+    except ProxyError as err:
+        err.provider = sup.name
+        sup.record_failure(err, call)
+        await call.reply.put(err)
+        return
+    except TimeoutError:
+        err = UpstreamTimeout("upstream request exceeded its time budget", provider=sup.name)
+        sup.record_failure(err, call)
+        await call.reply.put(err)
+        return
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        # a bug in an adapter or here: the caller gets a clean error, the worker is
+        # restarted by its supervisor
+        sup.record_failure(InternalError("worker crashed"), call)
+        _answer_nowait(call, InternalError(f"provider worker crashed: {type(exc).__name__}"))
+        raise
+    sup.record_success(call)
+
+
+async def _attempt(sup: ProviderSupervisor, call: Call) -> None:
+    adapter, config = sup.adapter, sup.spec.config
+    if call.op not in adapter.ops:
+        raise UnsupportedOperation(
+            f"provider type {sup.spec.type!r} does not support {call.op}", provider=sup.name
+        )
+    if not call.stream:
+        async with asyncio.timeout(config.first_token_timeout):
+            resp = await _open(sup, call)
+        try:
+            raw = await resp.read(int(config.extra.get("max_response_bytes", 32 << 20)))
+        finally:
+            resp.close()
+        await call.reply.put(adapter.parse_response(call.op, raw, call.body))
+        return
+    decoder = adapter.stream_decoder(call.op, call.body)
+    async with asyncio.timeout(config.first_token_timeout):
+        resp = await _open(sup, call)
+        try:
+            first = await _until_content(resp, decoder)
+        except BaseException:
+            resp.close()
+            raise
+    try:
+        await _relay(call, resp, decoder, first)
+    finally:
+        resp.close()
+
+
+async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
+    """Send the request with the next usable key; key faults move on to the next key."""
+    pool, adapter, spec = sup.pool, sup.adapter, sup.spec
+    tried: set[int | str] = set()
+    last_key_error: ProxyError | None = None
+    while True:
+        key: PoolKey | None = None
+        if pool.total:
+            key = pool.acquire(exclude=tried)
+            if key is None:
+                if last_key_error is not None and last_key_error.retryable:
+                    raise last_key_error
+                detail = f": {last_key_error.message}" if last_key_error else ""
+                raise Unavailable(
+                    f"no usable upstream key for provider {sup.name!r}{detail}",
+                    retry_after=pool.next_available_in(),
+                    provider=sup.name,
+                )
+            tried.add(key.id)
+        request = adapter.build_request(
+            call.op, call.body, stream=call.stream, spec=spec, key=key.secret if key else None
+        )
+        request.headers["x-request-id"] = call.request_id
+        resp = await sup.transport.send(
+            request,
+            connect_timeout=spec.config.connect_timeout,
+            idle_timeout=spec.config.idle_timeout,
+        )
+        if resp.status < 400:
+            if key is not None and not key.healthy:
+                pool.mark_success(key)
+            return resp
+        try:
+            raw = await resp.read(_ERROR_BODY_LIMIT)
+        finally:
+            resp.close()
+        err = adapter.parse_error(resp.status, raw, resp.headers, spec.name)
+        if key is not None and resp.status in (401, 403):
+            pool.mark_unauthorized(key, f"HTTP {resp.status}: {err.message[:200]}")
+            last_key_error = err
+            continue
+        if key is not None and resp.status == 429:
+            pool.cool_down(key, err.retry_after or _DEFAULT_COOLDOWN, "HTTP 429")
+            last_key_error = err
+            continue
+        raise err
+
+
+async def _until_content(resp: UpstreamResponse, decoder: StreamDecoder) -> list[Chunk]:
+    """Read until the first chunk with content, so a slow first token can still fail over."""
+    pending: list[Chunk] = []
+    while True:
+        try:
+            data = await resp.readany()
+        except _READ_ERRORS as exc:
+            raise translate_read_error(exc, started=False) from exc
+        if not data:
+            pending.extend(decoder.close())
+            return pending
+        chunks = decoder.feed(data)
+        if chunks:
+            pending.extend(chunks)
+            if any(has_content(c) for c in chunks):
+                return pending
+
+
+async def _relay(
+    call: Call, resp: UpstreamResponse, decoder: StreamDecoder, first: list[Chunk]
+) -> None:
+    put = call.reply.put
+    if first:
+        await put(first)
+    readany, feed = resp.readany, decoder.feed
+    while True:
+        try:
+            data = await readany()
+        except _READ_ERRORS as exc:
+            raise translate_read_error(exc, started=True) from exc
+        if not data:
+            break
+        chunks = feed(data)
+        if chunks:
+            await put(chunks)
+    tail = decoder.close()
+    if tail:
+        await put(tail)
+    await put(StreamEnd(decoder.done, decoder.usage, decoder.malformed))
+
