@@ -1,0 +1,160 @@
+"""A provider's pool of upstream API keys: fair selection and per-key health.
+
+- 401/403 (:meth:`KeyPool.mark_unauthorized`): the key is unhealthy until it is replaced
+  with a new secret or a periodic re-check (:meth:`KeyPool.recheck_candidate`) succeeds.
+- 429 (:meth:`KeyPool.cool_down`): the key is skipped until its cool-down ends.
+- Selection is round-robin over usable keys: each in turn, O(number of keys) at worst.
+
+Keys are shared, not leased: several requests may use one key at once, so there is
+nothing to give back. A reload builds new ``PoolKey`` objects for new and rotated keys,
+so outcomes reported late on a replaced object do not touch the pool.
+Pure and synchronous; the clock is injected.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from supervisors.masking import mask_secret, redact_secret
+
+__all__ = ["KeyId", "KeyPool", "PoolKey"]
+
+KeyId = int | str
+
+
+@dataclass(slots=True)
+class PoolKey:
+    id: KeyId
+    name: str
+    secret: str = field(repr=False)
+    healthy: bool = True
+    cooldown_until: float = 0.0
+    last_error: str | None = None
+    recheck_at: float = 0.0  # when an unhealthy key may next be handed out for a re-check
+
+    @property
+    def masked(self) -> str:
+        return mask_secret(self.secret)
+
+    def usable(self, now: float) -> bool:
+        return self.healthy and self.cooldown_until <= now
+
+
+class KeyPool:
+    def __init__(
+        self,
+        keys: Iterable[tuple[KeyId, str, str]] = (),
+        *,
+        recheck_interval: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if recheck_interval <= 0:
+            raise ValueError("recheck_interval must be > 0")
+        self._recheck_interval = recheck_interval
+        self._clock = clock
+        self._keys: list[PoolKey] = []
+        self._cursor = 0  # index of the key that gets the next turn
+        self.replace(keys)
+
+    # -- selection -----------------------------------------------------------------
+
+    def acquire(self, exclude: Collection[KeyId] = ()) -> PoolKey | None:
+        """The next usable key in round-robin order whose id is not in ``exclude``
+        (keys this request already tried); None if there is none."""
+        now = self._clock()
+        skip = exclude if isinstance(exclude, set | frozenset) else frozenset(exclude)
+        count = len(self._keys)
+        for step in range(count):
+            index = (self._cursor + step) % count
+            key = self._keys[index]
+            if key.usable(now) and key.id not in skip:
+                self._cursor = (index + 1) % count
+                return key
+        return None
+
+    def recheck_candidate(self) -> PoolKey | None:
+        """An unhealthy key due for a re-check (``recheck_interval`` after it failed or
+        was last handed out), or None. Each key is handed out at most once per interval."""
+        now = self._clock()
+        due = [k for k in self._keys if not k.healthy and k.recheck_at <= now]
+        if not due:
+            return None
+        key = min(due, key=lambda k: k.recheck_at)  # the longest-waiting first
+        key.recheck_at = now + self._recheck_interval
+        return key
+
+    def next_available_in(self) -> float | None:
+        """Seconds until some key is usable (0 if one is usable now); None if no key
+        will become usable by waiting (all unhealthy, or the pool is empty)."""
+        now = self._clock()
+        waits = [max(0.0, k.cooldown_until - now) for k in self._keys if k.healthy]
+        return min(waits) if waits else None
+
+    # -- outcomes ------------------------------------------------------------------
+
+    def mark_unauthorized(self, key: PoolKey, reason: str) -> None:
+        """401/403: unhealthy until replaced or re-checked successfully."""
+        key.healthy = False
+        key.last_error = redact_secret(reason, key.secret)
+        key.recheck_at = self._clock() + self._recheck_interval
+
+    def cool_down(self, key: PoolKey, seconds: float, reason: str) -> None:
+        """429: skip the key for ``seconds`` (an earlier, longer cool-down is kept)."""
+        key.cooldown_until = max(key.cooldown_until, self._clock() + max(0.0, seconds))
+        key.last_error = redact_secret(reason, key.secret)
+
+    def mark_success(self, key: PoolKey) -> None:
+        """The key worked: healthy again, last error cleared (a running cool-down stays)."""
+        key.healthy = True
+        key.last_error = None
+
+    # -- reload --------------------------------------------------------------------
+
+    def replace(self, keys: Iterable[tuple[KeyId, str, str]]) -> None:
+        """Load a new key set. A key whose id and secret are both unchanged keeps its
+        object and health; new and rotated keys start healthy; missing keys are dropped."""
+        current = {k.id: k for k in self._keys}
+        fresh: list[PoolKey] = []
+        seen: set[KeyId] = set()
+        for key_id, name, secret in keys:
+            if key_id in seen:
+                raise ValueError(f"duplicate key id {key_id!r}")
+            seen.add(key_id)
+            old = current.get(key_id)
+            if old is not None and old.secret == secret:
+                old.name = name
+                fresh.append(old)
+            else:
+                fresh.append(PoolKey(key_id, name, secret))
+        self._keys = fresh
+        self._cursor = self._cursor % len(fresh) if fresh else 0
+
+    # -- inspection ----------------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        return len(self._keys)
+
+    @property
+    def healthy_count(self) -> int:
+        """Keys usable now: healthy and not cooling down."""
+        now = self._clock()
+        return sum(1 for k in self._keys if k.usable(now))
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """For ``/admin/health`` and ``/admin/keys``: never the secret."""
+        now = self._clock()
+        return [
+            {
+                "id": k.id,
+                "name": k.name,
+                "key_masked": k.masked,
+                "healthy": k.healthy,
+                "cooling_for": round(max(0.0, k.cooldown_until - now), 3),
+                "last_error": k.last_error,
+            }
+            for k in self._keys
+        ]
