@@ -1,0 +1,160 @@
+"""Redis first, the in-process limiter when Redis is unreachable; and the factory.
+
+Every Redis operation runs under a short deadline. The first failure switches to the
+in-process limiter (fail-open, the default), logs one line and calls ``on_fallback`` once
+with the error's class name; no exception reaches the caller. After ``backoff`` seconds
+one call probes Redis again (the others keep using the fallback, so a dead Redis costs
+at most one timeout per backoff period); when the probe succeeds, shared limits resume
+and one recovery line is logged. Counts made in-process during an outage are not copied
+to Redis. With ``fail_open=False`` requests are refused instead, with scope
+``"unavailable"`` and ``retry_after`` equal to the backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from redis.exceptions import RedisError
+
+from .base import DEFAULT_WINDOW, Decision, Limit, RateLimiter
+from .memory import MemoryRateLimiter
+from .redis_backend import RedisRateLimiter, connect_redis
+
+__all__ = ["FailoverRateLimiter", "build_rate_limiter"]
+
+log = logging.getLogger(__name__)
+
+_FAILURES = (RedisError, OSError, TimeoutError)
+UNAVAILABLE_SCOPE = "unavailable"
+
+
+class FailoverRateLimiter:
+    def __init__(
+        self,
+        primary: RedisRateLimiter,
+        fallback: MemoryRateLimiter,
+        *,
+        on_fallback: Callable[[str], None] | None = None,
+        timeout: float = 0.25,
+        backoff: float = 1.0,
+        fail_open: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._primary = primary
+        self._fallback = fallback
+        self._on_fallback = on_fallback
+        self._timeout = timeout
+        self._backoff = backoff
+        self._fail_open = fail_open
+        self._clock = clock
+        self._down = False
+        self._retry_at = 0.0
+        self._probing = False
+
+    @property
+    def degraded(self) -> bool:
+        """True while the in-process fallback is in use (for readiness and metrics)."""
+        return self._down
+
+    async def acquire(self, limits: Sequence[Limit], tokens: Limit | None = None) -> Decision:
+        if self._use_primary():
+            probe = self._down
+            try:
+                async with asyncio.timeout(self._timeout):
+                    decision = await self._primary.acquire(limits, tokens)
+            except _FAILURES as exc:
+                self._failed(exc)
+            else:
+                self._succeeded()
+                return decision
+            finally:
+                if probe:
+                    self._probing = False
+        if not self._fail_open:
+            return Decision(False, UNAVAILABLE_SCOPE, self._backoff, 0, 0, 0.0)
+        return self._fallback.acquire_now(limits, tokens)
+
+    async def charge_tokens(self, tokens: Limit, amount: int) -> None:
+        if self._use_primary():
+            probe = self._down
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await self._primary.charge_tokens(tokens, amount)
+            except _FAILURES as exc:
+                self._failed(exc)
+            else:
+                self._succeeded()
+                return
+            finally:
+                if probe:
+                    self._probing = False
+        self._fallback.charge_tokens_now(tokens, amount)
+
+    async def ping(self) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._primary.ping()
+        except _FAILURES:
+            return False
+
+    async def aclose(self) -> None:
+        try:
+            await self._primary.aclose()
+        finally:
+            await self._fallback.aclose()
+
+    # -- state ---------------------------------------------------------------------
+
+    def _use_primary(self) -> bool:
+        if not self._down:
+            return True
+        if self._probing or self._clock() < self._retry_at:
+            return False
+        self._probing = True
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        self._retry_at = self._clock() + self._backoff
+        if self._down:
+            return
+        self._down = True
+        reason = type(exc).__name__
+        log.warning(
+            "rate limiter: Redis unavailable (%s: %s); using in-process limits, "
+            "retrying every %.1fs", reason, exc, self._backoff,
+        )
+        if self._on_fallback is not None:
+            try:
+                self._on_fallback(reason)
+            except Exception:
+                log.exception("rate limiter: on_fallback callback failed")
+
+    def _succeeded(self) -> None:
+        if self._down:
+            self._down = False
+            log.warning("rate limiter: Redis is back; shared limits resumed")
+
+
+def build_rate_limiter(
+    redis_url: str | None,
+    *,
+    on_fallback: Callable[[str], None] | None = None,
+    window: float = DEFAULT_WINDOW,
+    prefix: str = "rl:",
+    timeout: float = 0.25,
+    backoff: float = 1.0,
+    fail_open: bool = True,
+) -> RateLimiter:
+    """In-process when ``redis_url`` is empty, else Redis with the in-process fallback.
+    Connects lazily: building never touches the network."""
+    fallback = MemoryRateLimiter(window=window)
+    if not redis_url:
+        return fallback
+    primary = RedisRateLimiter(connect_redis(redis_url, timeout=timeout), window=window, prefix=prefix)
+    return FailoverRateLimiter(
+        primary, fallback, on_fallback=on_fallback, timeout=timeout, backoff=backoff,
+        fail_open=fail_open,
+    )
