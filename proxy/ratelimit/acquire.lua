@@ -2,8 +2,10 @@
 -- KEYS[1..n]  sorted sets, one per request scope: member = request id, score = time (s)
 -- KEYS[n+1]   (when ARGV[3] ~= "") hash of token buckets: field = bucket index, value = tokens
 -- ARGV[1] window (s)   ARGV[2] request id   ARGV[3] token limit or ""   ARGV[4..3+n] limits
--- Returns {allowed, refused index (0 none, n+1 tokens), retry_after, best index,
---          best remaining, best reset, tokens used (-1 none), tokens reset}; floats as strings.
+-- Returns one string (one line to parse, not eight): "allowed refused retry_after best
+-- best_remaining best_reset tokens_used tokens_reset"; refused is 0 (none), i (KEYS[i])
+-- or n+1 (tokens); best is the scope with the least remaining; tokens_used is -1 without
+-- a token check.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local window = tonumber(ARGV[1])
@@ -74,5 +76,5 @@ if best > 0 then
   local e = redis.call('ZRANGE', KEYS[best], 0, 0, 'WITHSCORES')
   if #e > 0 then reset = tonumber(e[2]) + window - now end
 end
-return {refused == 0 and 1 or 0, refused, tostring(retry), best, best_rem, tostring(reset),
-        tok_used, tostring(tok_reset)}
+return table.concat({refused == 0 and 1 or 0, refused, retry, best, best_rem, reset,
+                     tok_used, tok_reset}, ' ')

@@ -86,14 +86,17 @@ class MemoryRateLimiter:
             limit = lim.limit
             if limit <= 0:
                 continue
-            table = tables.get(lim.scope)
-            if table is None:
+            key = lim.key
+            try:
+                table = tables[lim.scope]
+            except KeyError:
                 table = tables[lim.scope] = OrderedDict()
-            stamps = table.get(lim.key)
-            if stamps is None:
-                stamps = table[lim.key] = deque()
+            try:
+                stamps = table[key]
+            except KeyError:
+                stamps = table[key] = deque()
             else:
-                table.move_to_end(lim.key)
+                table.move_to_end(key)
                 while stamps and stamps[0] <= cutoff:
                     stamps.popleft()
             count = len(stamps)
@@ -161,15 +164,20 @@ class MemoryRateLimiter:
     # -- internals ---------------------------------------------------------------
 
     def _token_log(self, tokens: Limit, now: float) -> _TokenLog:
-        table = self._tokens.get(tokens.scope)
-        if table is None:
+        try:
+            table = self._tokens[tokens.scope]
+        except KeyError:
             table = self._tokens[tokens.scope] = OrderedDict()
-        log = table.get(tokens.key)
-        if log is None:
-            log = table[tokens.key] = _TokenLog()
+        key = tokens.key
+        try:
+            log = table[key]
+        except KeyError:
+            log = table[key] = _TokenLog()
         else:
-            table.move_to_end(tokens.key)
-            log.prune(self._stale_bucket(now))
+            table.move_to_end(key)
+            buckets = log.buckets
+            if buckets and buckets[0][0] <= (now - self._window) / self._bucket - 1:
+                log.prune(self._stale_bucket(now))
         return log
 
     def _stale_bucket(self, now: float) -> float:

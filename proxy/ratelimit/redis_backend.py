@@ -133,25 +133,24 @@ class RedisRateLimiter:
             await self._client.aclose(close_connection_pool=True)
 
 
-def _decision(reply: Any, scoped: Sequence[Limit], tokens: Limit | None) -> Decision:
-    allowed: int
-    refused: int
-    best: int
-    allowed, refused, retry, best, best_rem, reset, tok_used, tok_reset = reply
-    n = len(scoped)
-    if refused == 0:
+def _decision(reply: bytes, scoped: Sequence[Limit], tokens: Limit | None) -> Decision:
+    allowed, refused, retry, best, best_rem, reset, tok_used, tok_reset = reply.split()
+    index = int(refused)
+    if index == 0:
         scope = None
-    elif refused == n + 1:
+    elif index == len(scoped) + 1:
         scope = TOKENS_SCOPE
     else:
-        scope = scoped[refused - 1].scope
-    limit = scoped[best - 1].limit if best else 0
+        scope = scoped[index - 1].scope
+    best_index = int(best)
     decision = Decision(
-        bool(allowed), scope, float(retry), limit, max(0, int(best_rem)) if best else 0,
+        allowed == b"1", scope, float(retry),
+        scoped[best_index - 1].limit if best_index else 0,
+        max(0, int(float(best_rem))) if best_index else 0,
         float(reset),
     )
     if tokens is not None:
         decision.tokens_limit = tokens.limit
-        decision.tokens_remaining = max(0, tokens.limit - int(tok_used))
+        decision.tokens_remaining = max(0, tokens.limit - int(float(tok_used)))
         decision.tokens_reset = float(tok_reset)
     return decision
