@@ -75,6 +75,8 @@ class ProxyError(Exception):
         self.code = code if code is not None else self.default_code
         self.retry_after = retry_after
         self.provider = provider
+        #: extra response headers (e.g. ``x-ratelimit-*`` on a 429)
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         return {

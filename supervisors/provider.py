@@ -73,7 +73,7 @@ class ProviderSupervisor:
         if not self.breaker.allow():
             raise Unavailable(
                 f"circuit open for provider {self.name!r}",
-                retry_after=self.breaker.retry_after(),
+                retry_after=max(1.0, self.breaker.retry_after()),
                 provider=self.name,
                 code="circuit_open",
             )

@@ -32,9 +32,9 @@ class ProviderConfig:
     recovery_timeout: float = 30.0
     stream_resume: bool = True
     supports_prefill: bool = False
-    headers: Mapping[str, str] = field(default=_EMPTY)
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     #: provider-type specific settings (e.g. mock latency, anthropic_version)
-    extra: Mapping[str, Any] = field(default=_EMPTY)
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> ProviderConfig:

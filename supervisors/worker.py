@@ -167,7 +167,7 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
             idle_timeout=spec.config.idle_timeout,
         )
         if resp.status < 400:
-            if key is not None and not key.healthy:
+            if key is not None and (key.last_error is not None or not key.healthy):
                 pool.mark_success(key)
             return resp
         try:

@@ -1,0 +1,97 @@
+"""The one middleware: request id, OpenAI-shaped errors, request metrics and log context.
+
+Every error leaves the server here, converted by ``ProxyError.to_json``; anything
+unexpected becomes a 500 in the same shape, logged with its traceback, never shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from supervisors.errors import InvalidRequest, NotFound, PayloadTooLarge, ProxyError
+
+from ..appkeys import METRICS
+from ..logs import request_id_var
+
+__all__ = ["error_response", "gateway_middleware"]
+
+log = logging.getLogger("proxy.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(err: ProxyError, request_id: str) -> web.Response:
+    headers = {**err.headers, "x-request-id": request_id}
+    if err.retry_after is not None or err.status in (429, 503):
+        headers["Retry-After"] = str(max(1, math.ceil(err.retry_after or 1)))
+    if err.provider:
+        headers["x-proxy-provider"] = err.provider
+    return web.Response(
+        status=err.status, body=err.to_json(), content_type="application/json", headers=headers
+    )
+
+
+def _request_id(request: web.Request) -> str:
+    given = request.headers.get("x-request-id")
+    if given and len(given) <= 128 and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+def _from_http_exception(exc: web.HTTPException) -> ProxyError:
+    if exc.status == 413:
+        return PayloadTooLarge("Request body is too large.")
+    if exc.status == 404:
+        return NotFound("Unknown URL: no such route.", code="unknown_url")
+    if exc.status == 405:
+        err = InvalidRequest("Method not allowed for this URL.", code="method_not_allowed")
+        err.status = 405
+        return err
+    err = InvalidRequest(exc.reason or "Bad request.")
+    err.status = exc.status if 400 <= exc.status < 500 else 400
+    return err
+
+
+@web.middleware
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    request_id = _request_id(request)
+    request["request_id"] = request_id
+    request["started"] = started
+    token = request_id_var.set(request_id)
+    metrics = request.app[METRICS]
+    route = request.match_info.route.resource
+    endpoint = route.canonical if route is not None else "unmatched"
+    status = 500
+    try:
+        try:
+            response = await handler(request)
+        except ProxyError as err:
+            response = error_response(err, request_id)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = error_response(_from_http_exception(exc), request_id)
+        except asyncio.CancelledError:
+            status = 499  # the client went away
+            raise
+        except Exception:
+            log.exception("unhandled error", extra={"path": request.path})
+            response = error_response(ProxyError("Internal server error."), request_id)
+        status = response.status
+        if not response.prepared:
+            response.headers["x-request-id"] = request_id
+        return response
+    finally:
+        request_id_var.reset(token)
+        elapsed = time.perf_counter() - started
+        labels = {"method": request.method, "endpoint": endpoint}
+        metrics.duration.observe(labels, elapsed)
+        metrics.requests.inc({**labels, "status": str(status)})

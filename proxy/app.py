@@ -1,0 +1,154 @@
+"""Building the aiohttp application and its lifecycle.
+
+Long-lived resources open in ``cleanup_ctx`` order and close in reverse, even when one
+of them fails: store → upstream HTTP session → rate limiter → supervisors and config
+sync → audit writer. Shutdown (``serve``) stops listening first, lets in-flight requests
+and streams finish for ``SHUTDOWN_TIMEOUT`` seconds, then unwinds these contexts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from supervisors.mock import MockTransport
+from supervisors.root import RootSupervisor
+from supervisors.spec import ProviderSpec
+from supervisors.transport import HttpTransport, Transport
+
+from .appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, ROUTER, SETTINGS
+from .audit import AuditLog
+from .config import Settings
+from .crypto import KeyRing
+from .demo import seed_demo
+from .limits import Limits
+from .metrics import Metrics
+from .ratelimit import build_rate_limiter
+from .router import Router
+from .state import Gateway
+from .store import apply_migrations, open_store
+from .store.base import Store
+
+__all__ = ["build_app"]
+
+log = logging.getLogger("proxy.app")
+
+_STORE = web.AppKey("store", Store)
+_SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
+def build_app(settings: Settings) -> web.Application:
+    """``settings`` must already carry its secrets (``proxy.secrets.ensure_secrets``)."""
+    from .api import admin, health, v1
+    from .api.middleware import gateway_middleware
+
+    app = web.Application(
+        middlewares=[gateway_middleware], client_max_size=settings.max_request_bytes
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[BACKGROUND] = set()
+    health.setup_routes(app)
+    v1.setup_routes(app)
+    admin.setup_routes(app)
+    app.cleanup_ctx.extend(
+        [_store_ctx, _session_ctx, _limits_ctx, _gateway_ctx, _audit_ctx, _background_ctx]
+    )
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    await asyncio.to_thread(apply_migrations, settings.database_url)
+    store = await open_store(settings.database_url)
+    app[_STORE] = store
+    try:
+        if settings.demo:
+            assert settings.encryption_key is not None and settings.secret_key is not None
+            await seed_demo(store, KeyRing.parse(settings.encryption_key), settings)
+        yield
+    finally:
+        await store.aclose()
+
+
+async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
+    connector = aiohttp.TCPConnector(
+        limit=0, limit_per_host=0, keepalive_timeout=60.0, ttl_dns_cache=300, force_close=False
+    )
+    async with aiohttp.ClientSession(
+        connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
+        headers={"User-Agent": "openai-proxy"},
+    ) as session:
+        app[_SESSION] = session
+        yield
+
+
+async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[SETTINGS], app[METRICS]
+
+    def on_fallback(reason: str) -> None:
+        metrics.ratelimit_fallback.inc({})
+
+    limiter = build_rate_limiter(settings.redis_url, on_fallback=on_fallback)
+    app[LIMITS] = Limits(limiter, settings, metrics)
+    try:
+        yield
+    finally:
+        await limiter.aclose()
+
+
+async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, metrics = app[SETTINGS], app[METRICS]
+    http = HttpTransport(app[_SESSION])
+
+    def transport_for(spec: ProviderSpec) -> Transport:
+        return MockTransport(spec) if spec.type == "mock" else http
+
+    root = RootSupervisor(transport_for, metrics)
+    assert settings.encryption_key is not None and settings.secret_key is not None
+    gateway = Gateway(
+        app[_STORE],
+        KeyRing.parse(settings.encryption_key),
+        root,
+        metrics,
+        secret_key=settings.secret_key,
+        admin_api_key=settings.admin_api_key,
+        poll_interval=settings.config_poll_interval,
+    )
+    app[GATEWAY] = gateway
+    app[ROUTER] = Router(root, metrics.fallback)
+    await gateway.reload()
+    sync = asyncio.create_task(gateway.sync_forever(), name="config-sync")
+    try:
+        await gateway.store.listen(gateway.notify)
+        yield
+    finally:
+        sync.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sync
+        await root.stop(grace=min(5.0, settings.shutdown_timeout))
+
+
+async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
+    audit = AuditLog(app[_STORE], app[METRICS], queue_size=app[SETTINGS].audit_queue_size)
+    app[AUDIT] = audit
+    writer = asyncio.create_task(audit.run(), name="audit-writer")
+    try:
+        yield
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        await audit.flush()
+
+
+async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    tasks = list(app[BACKGROUND])
+    if tasks:
+        await asyncio.wait(tasks, timeout=5.0)

@@ -1,0 +1,24 @@
+"""Typed application state (``web.AppKey``); no module-level mutable state anywhere."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .audit import AuditLog
+    from .config import Settings
+    from .limits import Limits
+    from .metrics import Metrics
+    from .router import Router
+    from .state import Gateway
+
+SETTINGS = web.AppKey("settings", "Settings")
+METRICS = web.AppKey("metrics", "Metrics")
+GATEWAY = web.AppKey("gateway", "Gateway")
+ROUTER = web.AppKey("router", "Router")
+LIMITS = web.AppKey("limits", "Limits")
+AUDIT = web.AppKey("audit", "AuditLog")
+#: short-lived tasks started by handlers (token charging); awaited on shutdown
+BACKGROUND = web.AppKey("background", set)

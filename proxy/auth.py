@@ -1,0 +1,88 @@
+"""Client authentication: Bearer keys checked against keyed hashes held in memory.
+
+A presented key is HMAC-ed with ``SECRET_KEY`` and looked up by that digest; the stored
+digest is then compared with ``hmac.compare_digest``. Expiry, revocation and
+``allowed_models`` take effect on the next request after a configuration change.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from supervisors.errors import AuthenticationFailed
+
+from .crypto import hash_client_key
+from .store.base import ApiKeyRow
+
+__all__ = ["ClientKey", "ClientKeyIndex"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKey:
+    id: int | None
+    name: str
+    tenant: str | None
+    is_admin: bool
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    allowed_models: frozenset[str] | None = None
+    expires_at: float | None = None
+
+
+_BOOTSTRAP_ADMIN = ClientKey(id=None, name="ADMIN_API_KEY", tenant=None, is_admin=True)
+
+
+class ClientKeyIndex:
+    def __init__(
+        self, rows: Iterable[ApiKeyRow], secret_key: str, admin_api_key: str | None
+    ) -> None:
+        self._secret = secret_key
+        self._admin = admin_api_key
+        self._by_hash: dict[str, tuple[str, ClientKey]] = {}
+        for row in rows:
+            self._by_hash[row.key_hash] = (
+                row.key_hash,
+                ClientKey(
+                    id=row.id,
+                    name=row.name,
+                    tenant=row.tenant,
+                    is_admin=row.is_admin,
+                    rpm_limit=row.rpm_limit,
+                    tpm_limit=row.tpm_limit,
+                    allowed_models=(
+                        frozenset(row.allowed_models) if row.allowed_models is not None else None
+                    ),
+                    expires_at=row.expires_at.timestamp() if row.expires_at else None,
+                ),
+            )
+
+    def authenticate(self, authorization: str | None) -> ClientKey:
+        token = _bearer(authorization)
+        if self._admin is not None and hmac.compare_digest(token, self._admin):
+            return _BOOTSTRAP_ADMIN
+        digest = hash_client_key(self._secret, token)
+        found = self._by_hash.get(digest)
+        if found is None or not hmac.compare_digest(found[0], digest):
+            raise AuthenticationFailed("Incorrect API key provided.")
+        key = found[1]
+        if key.expires_at is not None and key.expires_at <= time.time():
+            raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
+        return key
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise AuthenticationFailed(
+            "You didn't provide an API key. Pass it as 'Authorization: Bearer <key>'.",
+            code="missing_api_key",
+        )
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 512:
+        raise AuthenticationFailed(
+            "Malformed Authorization header; expected 'Bearer <key>'.", code="invalid_api_key"
+        )
+    return token

@@ -1,0 +1,189 @@
+"""Settings: read once from the environment (and ``.env``), validated, frozen.
+
+Invalid configuration raises :class:`ConfigError` with one line naming the variable;
+the CLI prints it and exits 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["ConfigError", "Settings", "load_dotenv_file"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+class ConfigError(ValueError):
+    """One clear line naming the variable that is wrong."""
+
+
+def load_dotenv_file(path: str | os.PathLike[str] = ".env") -> None:
+    """Load ``.env`` into the environment without overriding variables already set."""
+    if Path(path).is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _str(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    return raw.strip() if raw and raw.strip() else None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    app_name: str = "openai-proxy"
+    host: str = "0.0.0.0"
+    port: int = 8000
+    debug: bool = False
+    log_level: str = "INFO"
+    workers: int = 1
+    shutdown_timeout: float = 25.0
+    data_dir: Path = Path("data")
+    database_url: str = "sqlite:///data/proxy.db"
+    redis_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_bucket: str = "openai-proxy-payloads"
+    s3_region: str = "us-east-1"
+    secret_key: str | None = None
+    encryption_key: str | None = None
+    admin_api_key: str | None = None
+    rate_limit_global_rpm: int = 0
+    rate_limit_per_key_rpm: int = 0
+    rate_limit_per_tenant_rpm: int = 0
+    rate_limit_per_ip_rpm: int = 0
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    max_request_bytes: int = 10 * 1024 * 1024
+    audit_store_content: bool = False
+    audit_inline_max_bytes: int = 16 * 1024
+    audit_retention_days: int = 30
+    audit_queue_size: int = 10_000
+    config_poll_interval: float = 1.0
+    share_circuit_state: bool = False
+    openai_api_key: str | None = field(default=None, repr=False)
+    demo: bool = False
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"Settings(app_name={self.app_name!r}, database={self.database_backend})"
+
+    @property
+    def database_backend(self) -> str:
+        return "postgresql" if self.database_url.startswith(("postgres://", "postgresql")) else "sqlite"
+
+    @property
+    def s3_enabled(self) -> bool:
+        return self.s3_endpoint_url is not None or self.s3_access_key is not None
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(_str(env, "DATA_DIR") or "data")
+        database_url = _str(env, "DATABASE_URL") or f"sqlite:///{data_dir / 'proxy.db'}"
+        if not database_url.startswith(("sqlite://", "postgres://", "postgresql://")):
+            raise ConfigError("DATABASE_URL must start with sqlite:/// or postgresql://")
+        redis_url = _str(env, "REDIS_URL")
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+        level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {level!r}")
+        s3_endpoint = _str(env, "S3_ENDPOINT_URL")
+        if s3_endpoint and not s3_endpoint.startswith(("http://", "https://")):
+            raise ConfigError("S3_ENDPOINT_URL must be an http(s) URL")
+        return cls(
+            app_name=_str(env, "APP_NAME") or "openai-proxy",
+            host=_str(env, "APP_HOST") or "0.0.0.0",
+            port=_int(env, "APP_PORT", 8000, 0),
+            debug=_bool(env, "APP_DEBUG", False),
+            log_level="DEBUG" if _bool(env, "APP_DEBUG", False) and "LOG_LEVEL" not in env else level,
+            workers=_int(env, "APP_WORKERS", 1, 1),
+            shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 25.0),
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            s3_endpoint_url=s3_endpoint,
+            s3_access_key=_str(env, "S3_ACCESS_KEY"),
+            s3_secret_key=_str(env, "S3_SECRET_KEY"),
+            s3_bucket=_str(env, "S3_BUCKET") or "openai-proxy-payloads",
+            s3_region=_str(env, "S3_REGION") or "us-east-1",
+            secret_key=_str(env, "SECRET_KEY"),
+            encryption_key=_str(env, "ENCRYPTION_KEY"),
+            admin_api_key=_str(env, "ADMIN_API_KEY"),
+            rate_limit_global_rpm=_int(env, "RATE_LIMIT_GLOBAL_RPM", 0),
+            rate_limit_per_key_rpm=_int(env, "RATE_LIMIT_PER_KEY_RPM", 0),
+            rate_limit_per_tenant_rpm=_int(env, "RATE_LIMIT_PER_TENANT_RPM", 0),
+            rate_limit_per_ip_rpm=_int(env, "RATE_LIMIT_PER_IP_RPM", 0),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, 1024),
+            audit_store_content=_bool(env, "AUDIT_STORE_CONTENT", False),
+            audit_inline_max_bytes=_int(env, "AUDIT_INLINE_MAX_BYTES", 16 * 1024),
+            audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 30),
+            audit_queue_size=_int(env, "AUDIT_QUEUE_SIZE", 10_000, 1),
+            config_poll_interval=_float(env, "CONFIG_POLL_INTERVAL", 1.0, 0.05),
+            share_circuit_state=_bool(env, "SHARE_CIRCUIT_STATE", False),
+            openai_api_key=_str(env, "OPENAI_API_KEY"),
+        )
+
+
+def _networks(
+    env: Mapping[str, str], name: str
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    raw = _str(env, name)
+    if not raw:
+        return ()
+    out = []
+    for part in raw.split(","):
+        try:
+            out.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"{name} must be comma-separated IPs or CIDRs, got {part!r}") from None
+    return tuple(out)

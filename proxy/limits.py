@@ -1,0 +1,111 @@
+"""Which rate limits apply to a request, and the ``x-ratelimit-*`` headers.
+
+Scopes: global, tenant, client key (its own ``rpm_limit`` overrides
+``RATE_LIMIT_PER_KEY_RPM``) and client IP (``X-Forwarded-For`` honoured only from
+``TRUSTED_PROXIES``); tokens per minute per key from the key's ``tpm_limit``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+
+from aiohttp import web
+
+from supervisors.errors import RateLimited
+
+from .auth import ClientKey
+from .config import Settings
+from .metrics import Metrics
+from .ratelimit import Decision, Limit, RateLimiter
+
+__all__ = ["Limits", "client_ip"]
+
+
+def client_ip(request: web.Request, trusted: tuple[ipaddress._BaseNetwork, ...]) -> str:
+    peer = request.remote or ""
+    if not trusted:
+        return peer
+    try:
+        hop = ipaddress.ip_address(peer)
+    except ValueError:
+        return peer
+    forwarded = request.headers.get("x-forwarded-for")
+    if not forwarded or not any(hop in net for net in trusted):
+        return peer
+    # walk from the nearest hop outwards, skipping our own trusted proxies
+    for candidate in reversed([p.strip() for p in forwarded.split(",") if p.strip()]):
+        try:
+            address = ipaddress.ip_address(candidate)
+        except ValueError:
+            return peer
+        if not any(address in net for net in trusted):
+            return str(address)
+    return peer
+
+
+class Limits:
+    def __init__(self, limiter: RateLimiter, settings: Settings, metrics: Metrics) -> None:
+        self.limiter = limiter
+        self._settings = settings
+        self._metrics = metrics
+        s = settings
+        self.active = any(
+            (s.rate_limit_global_rpm, s.rate_limit_per_key_rpm, s.rate_limit_per_tenant_rpm,
+             s.rate_limit_per_ip_rpm)
+        )
+
+    async def admit(self, request: web.Request, client: ClientKey) -> dict[str, str]:
+        """Admit the request or raise ``RateLimited``; returns headers for the response."""
+        s = self._settings
+        key_rpm = client.rpm_limit if client.rpm_limit is not None else s.rate_limit_per_key_rpm
+        if not (self.active or key_rpm or client.tpm_limit):
+            return {}
+        limits = []
+        if s.rate_limit_global_rpm:
+            limits.append(Limit("global", "*", s.rate_limit_global_rpm))
+        if s.rate_limit_per_tenant_rpm and client.tenant:
+            limits.append(Limit("tenant", client.tenant, s.rate_limit_per_tenant_rpm))
+        if key_rpm:
+            limits.append(Limit("key", str(client.id), key_rpm))
+        if s.rate_limit_per_ip_rpm:
+            limits.append(Limit("ip", client_ip(request, s.trusted_proxies),
+                                s.rate_limit_per_ip_rpm))
+        tokens = Limit("tokens", str(client.id), client.tpm_limit) if client.tpm_limit else None
+        decision = await self.limiter.acquire(limits, tokens)
+        headers = _headers(decision)
+        if not decision.allowed:
+            scope = decision.scope or "unknown"
+            self._metrics.rate_limited.inc({"scope": scope})
+            err = RateLimited(
+                f"Rate limit reached for {scope}; retry after {math.ceil(decision.retry_after)} s.",
+                retry_after=decision.retry_after,
+            )
+            err.headers = headers
+            raise err
+        return headers
+
+    async def charge(self, client: ClientKey, usage: dict[str, object] | None) -> None:
+        if not client.tpm_limit or not usage:
+            return
+        total = usage.get("total_tokens")
+        if not isinstance(total, int):
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            total = (prompt if isinstance(prompt, int) else 0) + (
+                completion if isinstance(completion, int) else 0
+            )
+        if total > 0:
+            await self.limiter.charge_tokens(Limit("tokens", str(client.id), client.tpm_limit), total)
+
+
+def _headers(d: Decision) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if d.limit > 0:
+        out["x-ratelimit-limit-requests"] = str(d.limit)
+        out["x-ratelimit-remaining-requests"] = str(max(0, d.remaining))
+        out["x-ratelimit-reset-requests"] = f"{d.reset:.3f}s"
+    if d.tokens_limit:
+        out["x-ratelimit-limit-tokens"] = str(d.tokens_limit)
+        out["x-ratelimit-remaining-tokens"] = str(max(0, d.tokens_remaining or 0))
+        out["x-ratelimit-reset-tokens"] = f"{(d.tokens_reset or 0.0):.3f}s"
+    return out

@@ -1,0 +1,110 @@
+"""Every metric the gateway exposes, defined in one place (one registry per app).
+
+Gauges that describe supervisor state (circuit, inbox depth, key health) are read from
+the supervisors when ``/metrics`` is scraped, so the hot path never touches them.
+Label cardinality is bounded: ``endpoint`` is the route template, and model labels are
+limited to configured aliases and upstream models (anything else becomes ``other``).
+"""
+
+from __future__ import annotations
+
+from aioprometheus import Counter, Gauge, Histogram, Registry
+from aioprometheus.renderer import render
+
+from supervisors.root import RootSupervisor
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    float("inf"),
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = Registry()
+        r = self.registry.register
+        self.requests = Counter(
+            "proxy_requests_total", "HTTP requests by method, route template and status"
+        )
+        self.duration = Histogram(
+            "proxy_request_duration_seconds", "HTTP request duration", buckets=_LATENCY_BUCKETS
+        )
+        self.provider_requests = Counter(
+            "proxy_provider_requests_total", "Upstream attempts by provider, model and outcome"
+        )
+        self.fallbacks = Counter(
+            "proxy_fallbacks_total", "Moves to the next chain entry, by alias and reason"
+        )
+        self.circuit_state = Gauge(
+            "proxy_circuit_state", "Circuit state per provider (0 closed, 1 open, 2 half-open)"
+        )
+        self.inbox_depth = Gauge("proxy_inbox_depth", "Calls waiting in a provider's inbox")
+        self.restarts = Counter(
+            "proxy_supervisor_restarts_total", "Provider worker restarts"
+        )
+        self.rate_limited = Counter("proxy_rate_limited_total", "Requests refused, by scope")
+        self.tokens = Counter("proxy_tokens_total", "Tokens by provider, model and kind")
+        self.ttfb = Histogram(
+            "proxy_time_to_first_byte_seconds",
+            "Time from request to the first byte sent to the client",
+            buckets=_LATENCY_BUCKETS,
+        )
+        self.keys_healthy = Gauge(
+            "proxy_provider_keys_healthy", "Healthy upstream keys per provider"
+        )
+        self.audit_dropped = Counter(
+            "proxy_audit_dropped_total", "Audit records dropped because the queue was full"
+        )
+        self.stream_resumes = Counter(
+            "proxy_stream_resumes_total", "Broken streams resumed on another provider"
+        )
+        self.ratelimit_fallback = Counter(
+            "proxy_ratelimit_backend_fallbacks_total",
+            "Times the shared rate-limit backend failed and the in-process one took over",
+        )
+        for metric in (
+            self.requests, self.duration, self.provider_requests, self.fallbacks,
+            self.circuit_state, self.inbox_depth, self.restarts, self.rate_limited,
+            self.tokens, self.ttfb, self.keys_healthy, self.audit_dropped,
+            self.stream_resumes, self.ratelimit_fallback,
+        ):
+            r(metric)
+        self.known_models: frozenset[str] = frozenset()
+
+    # -- supervisors.provider.Observer ----------------------------------------------------
+
+    def provider_result(self, provider: str, model: str, outcome: str) -> None:
+        self.provider_requests.inc(
+            {"provider": provider, "model": self.model_label(model), "status": outcome}
+        )
+
+    def worker_restarted(self, provider: str) -> None:
+        self.restarts.inc({"provider": provider})
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def model_label(self, model: str | None) -> str:
+        return model if model in self.known_models else "other"
+
+    def fallback(self, alias: str, reason: str) -> None:
+        self.fallbacks.inc({"model": self.model_label(alias), "reason": reason})
+
+    def count_tokens(self, provider: str, model: str, usage: dict[str, object]) -> None:
+        label = self.model_label(model)
+        for kind in ("prompt_tokens", "completion_tokens"):
+            value = usage.get(kind)
+            if isinstance(value, int) and value > 0:
+                self.tokens.add(
+                    {"provider": provider, "model": label, "kind": kind.split("_")[0]}, value
+                )
+
+    def render(self, root: RootSupervisor, accept: list[str]) -> tuple[bytes, dict[str, str]]:
+        for sup in root.providers():
+            labels = {"provider": sup.name}
+            self.circuit_state.set(labels, int(sup.circuit_state))
+            self.inbox_depth.set(labels, sup.inbox.qsize())
+            self.keys_healthy.set(labels, sup.pool.healthy_count)
+        body, headers = render(self.registry, accept)
+        return body, headers

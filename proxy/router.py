@@ -1,0 +1,263 @@
+"""The router: sends a request down its chain, with retries, fallback and stream resume.
+
+It talks to providers only through messages (``supervisor.submit(call)`` and the call's
+reply queue). Retry policy per attempt: a retryable failure is retried on the same
+provider with backoff (``supervisors.backoff.retry_delay``); a timeout or a failover-only
+failure moves to the next chain entry at once; an error caused by the request itself is
+returned to the client untouched. After the first byte of a stream, a break is resumed on
+the next chain entry when only text was sent; otherwise the stream ends with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from supervisors.backoff import retry_delay
+from supervisors.errors import ProxyError, StreamBroken, Unavailable, UpstreamTimeout
+from supervisors.messages import Call, Chunk, Op, Reply, Result, StreamEnd
+from supervisors.root import RootSupervisor
+
+from .resume import PrefixSkipper, ResumeMismatch, StreamText
+from .routing import Hop, Route
+
+__all__ = ["Router", "Trace"]
+
+FallbackHook = Callable[[str, str], None]
+
+
+@dataclass(slots=True)
+class Trace:
+    """What happened to one request, for headers, metrics and the audit trail."""
+
+    provider: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    reasons: list[str] = field(default_factory=list)
+    resumes: int = 0
+    usage: dict[str, Any] | None = None
+    malformed: int = 0
+
+
+def hop_body(body: dict[str, Any], hop: Hop) -> dict[str, Any]:
+    out = dict(body)
+    for key, value in hop.defaults.items():
+        if key not in out:
+            out[key] = value
+    out["model"] = hop.model
+    return out
+
+
+class Router:
+    def __init__(self, root: RootSupervisor, on_fallback: FallbackHook | None = None) -> None:
+        self._root = root
+        self._on_fallback = on_fallback or (lambda alias, reason: None)
+
+    async def unary(
+        self, op: Op, body: dict[str, Any], route: Route, request_id: str, trace: Trace
+    ) -> Result:
+        deadline = _deadline(route)
+        _, call, reply = await self._first(
+            op, route, 0, False, request_id, trace, deadline, lambda hop: hop_body(body, hop)
+        )
+        assert isinstance(reply, Result)
+        usage = reply.obj.get("usage")
+        if isinstance(usage, dict):
+            trace.usage = usage
+        return reply
+
+    async def stream(
+        self, op: Op, body: dict[str, Any], route: Route, request_id: str, trace: Trace
+    ) -> AsyncIterator[list[Chunk]]:
+        """Yield chunk batches; raise a ``ProxyError`` before the first batch for a normal
+        error response, or after it for the in-band error event."""
+        loop = asyncio.get_running_loop()
+        deadline = _deadline(route)
+        index, call, reply = await self._first(
+            op, route, 0, True, request_id, trace, deadline, lambda hop: hop_body(body, hop)
+        )
+        text = StreamText(op)
+        skipper: PrefixSkipper | None = None
+        try:
+            while True:
+                broken: ProxyError | None = None
+                if isinstance(reply, list):
+                    if skipper is not None:
+                        reply = skipper.filter(reply)
+                        if skipper.passed:
+                            skipper = None
+                    if reply:
+                        text.track(reply)
+                        yield reply
+                elif isinstance(reply, StreamEnd):
+                    trace.usage = reply.usage or trace.usage
+                    trace.malformed += reply.malformed
+                    if text.finish is not None or (reply.done and skipper is None):
+                        return
+                    broken = StreamBroken("upstream stream ended before it finished")
+                elif isinstance(reply, ProxyError):
+                    broken = reply
+                if broken is not None:
+                    call.cancel()
+                    index, call, reply, skipper = await self._resume(
+                        op, body, route, index, text, broken, request_id, trace, deadline
+                    )
+                    continue
+                try:
+                    reply = await call.get(max(0.1, deadline - loop.time()))
+                except TimeoutError:
+                    reply = UpstreamTimeout("stream exceeded its time budget")
+        finally:
+            call.cancel()
+
+    async def _resume(
+        self,
+        op: Op,
+        body: dict[str, Any],
+        route: Route,
+        index: int,
+        text: StreamText,
+        broken: ProxyError,
+        request_id: str,
+        trace: Trace,
+        deadline: float,
+    ) -> tuple[int, Call, Reply, PrefixSkipper | None]:
+        """Continue a broken stream on the next chain entry, or raise the in-band error."""
+        hop = route.hops[index]
+        trace.reasons.append(broken.reason)
+        self._on_fallback(route.alias, broken.reason)
+        if not hop.stream_resume or not text.resumable:
+            raise _in_band(broken)
+        sent = text.value
+
+        def resume_body(next_hop: Hop) -> dict[str, Any]:
+            resumed = hop_body(body, next_hop)
+            if next_hop.supports_prefill and op == "chat" and sent:
+                resumed["messages"] = [
+                    *resumed["messages"],
+                    {"role": "assistant", "content": sent},
+                ]
+            return resumed
+
+        start = index + 1
+        while start < len(route.hops):
+            try:
+                index, call, reply = await self._first(
+                    op, route, start, True, request_id, trace, deadline, resume_body
+                )
+            except ProxyError as err:
+                raise _in_band(err) from None
+            trace.resumes += 1
+            if route.hops[index].supports_prefill and op == "chat":
+                return index, call, reply, None
+            skipper = PrefixSkipper(op, sent)
+            if isinstance(reply, list):
+                try:
+                    reply = skipper.filter(reply)
+                except ResumeMismatch:
+                    call.cancel()
+                    trace.reasons.append("resume_mismatch")
+                    start = index + 1
+                    continue
+            return index, call, reply, (None if skipper.passed else skipper)
+        raise _in_band(broken)
+
+    async def _first(
+        self,
+        op: Op,
+        route: Route,
+        start: int,
+        stream: bool,
+        request_id: str,
+        trace: Trace,
+        deadline: float,
+        body_for: Callable[[Hop], dict[str, Any]],
+    ) -> tuple[int, Call, Reply]:
+        """Try the chain from ``start`` until a provider answers; the first reply is a
+        ``Result`` or a batch of chunks."""
+        loop = asyncio.get_running_loop()
+        last: ProxyError | None = None
+        only_unavailable = True
+        for index in range(start, len(route.hops)):
+            hop = route.hops[index]
+            sup = self._root.get(hop.provider)
+            if sup is None:
+                err: ProxyError = Unavailable(f"provider {hop.provider!r} is not running")
+            else:
+                body = body_for(hop)
+                started = loop.time()
+                attempt = 0
+                while True:
+                    attempt += 1
+                    trace.attempts += 1
+                    hop_deadline = min(deadline, loop.time() + hop.timeout)
+                    call = Call(op, body, stream=stream, request_id=request_id,
+                                deadline=hop_deadline)
+                    reply = await _send(sup.submit, call, hop_deadline - loop.time() + 1.0)
+                    if isinstance(reply, StreamEnd):
+                        reply = StreamBroken("upstream stream ended without content")
+                    if not isinstance(reply, ProxyError):
+                        trace.provider, trace.model = hop.provider, hop.model
+                        return index, call, reply
+                    err = reply
+                    if not err.failover:
+                        raise err
+                    if not err.retryable:
+                        break
+                    delay = retry_delay(
+                        attempt,
+                        started=started,
+                        now=loop.time(),
+                        deadline=hop_deadline,
+                        retry_after=err.retry_after,
+                        max_retries=hop.max_retries,
+                    )
+                    if delay is None:
+                        break
+                    await asyncio.sleep(delay)
+            only_unavailable = only_unavailable and isinstance(err, Unavailable)
+            last = err
+            if index + 1 < len(route.hops):
+                trace.reasons.append(err.reason)
+                self._on_fallback(route.alias, err.reason)
+        if last is None:
+            raise Unavailable("no provider is configured for this model", retry_after=1.0)
+        if only_unavailable:
+            retry = last.retry_after if last.retry_after else 1.0
+            raise Unavailable(
+                f"no healthy provider for model {route.alias!r}: {last.message}",
+                retry_after=max(1.0, retry),
+                code=last.code,
+            )
+        raise last
+
+
+async def _send(submit: Callable[[Call], None], call: Call, timeout: float) -> Reply:
+    try:
+        submit(call)
+    except ProxyError as err:
+        return err
+    try:
+        return await call.get(timeout)
+    except TimeoutError:
+        call.cancel()
+        return UpstreamTimeout("provider did not answer in time")
+    except asyncio.CancelledError:
+        call.cancel()
+        raise
+
+
+def _deadline(route: Route) -> float:
+    budget = max((h.timeout for h in route.hops), default=600.0)
+    return asyncio.get_running_loop().time() + budget
+
+
+def _in_band(err: ProxyError) -> ProxyError:
+    """An error after the first byte: never a 'stop', always an in-band error event."""
+    if isinstance(err, StreamBroken):
+        return err
+    broken = StreamBroken(f"stream interrupted: {err.message}", code=err.code)
+    broken.provider = err.provider
+    return broken

@@ -1,0 +1,124 @@
+"""The gateway's live configuration: loaded from the store, held in memory, swapped
+atomically, and kept in sync with other replicas.
+
+Every admin change calls :meth:`Gateway.reload` on the replica that made it; other
+replicas hear PostgreSQL ``NOTIFY`` (or notice the bumped ``config_version`` on their
+periodic check) and reload within ``CONFIG_POLL_INTERVAL``. The hot path reads
+``gateway.routes`` and ``gateway.clients`` and never queries the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from supervisors.root import RootSupervisor
+from supervisors.spec import ProviderConfig, ProviderSpec
+
+from .auth import ClientKeyIndex
+from .crypto import DecryptionError, KeyRing
+from .metrics import Metrics
+from .routing import RoutingTable
+from .store.base import ConfigSnapshot, Store
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("proxy.state")
+
+
+class Gateway:
+    def __init__(
+        self,
+        store: Store,
+        keyring: KeyRing,
+        root: RootSupervisor,
+        metrics: Metrics,
+        *,
+        secret_key: str,
+        admin_api_key: str | None,
+        poll_interval: float,
+    ) -> None:
+        self.store = store
+        self.keyring = keyring
+        self.root = root
+        self.metrics = metrics
+        self._secret_key = secret_key
+        self._admin_api_key = admin_api_key
+        self._poll_interval = poll_interval
+        self.version = -1
+        self.routes = RoutingTable((), ())
+        self.clients = ClientKeyIndex((), secret_key, admin_api_key)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self.last_sync_error: str | None = None
+
+    async def reload(self) -> None:
+        """Load the whole configuration and apply it (serialised; cheap to call often)."""
+        async with self._lock:
+            snapshot = await self.store.load_config()
+            self._apply(snapshot)
+
+    def _apply(self, snapshot: ConfigSnapshot) -> None:
+        keys_by_provider: dict[int, list[tuple[int | str, str, str]]] = {}
+        for row in snapshot.provider_keys:
+            try:
+                secret = self.keyring.decrypt(row.key_encrypted)
+            except DecryptionError:
+                log.error(
+                    "provider key cannot be decrypted with ENCRYPTION_KEY; skipped",
+                    extra={"key_id": row.id, "provider_id": row.provider_id},
+                )
+                continue
+            keys_by_provider.setdefault(row.provider_id, []).append((row.id, row.name, secret))
+        specs: list[ProviderSpec] = []
+        for row in snapshot.providers:
+            try:
+                config = ProviderConfig.from_dict(row.config)
+            except ValueError as exc:
+                log.error("provider config invalid; skipped",
+                          extra={"provider": row.name, "error": str(exc)})
+                continue
+            specs.append(
+                ProviderSpec(
+                    id=row.id,
+                    name=row.name,
+                    type=row.provider_type,
+                    base_url=row.base_url,
+                    config=config,
+                    enabled=row.enabled,
+                    keys=tuple(keys_by_provider.get(row.id, ())),
+                )
+            )
+        self.root.apply(specs)
+        routes = RoutingTable(specs, snapshot.mappings)
+        self.routes = routes
+        self.clients = ClientKeyIndex(snapshot.api_keys, self._secret_key, self._admin_api_key)
+        self.metrics.known_models = frozenset(routes.aliases) | frozenset(
+            m.provider_model_name for m in snapshot.mappings
+        )
+        self.version = snapshot.version
+
+    def notify(self) -> None:
+        """Called on PostgreSQL NOTIFY: reload now instead of at the next poll."""
+        self._wake.set()
+
+    async def sync_forever(self) -> None:
+        """Reload whenever the stored config version moves (poll + NOTIFY wake-ups)."""
+        while True:
+            try:
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                if await self.store.config_version() != self.version:
+                    await self.reload()
+                self.last_sync_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database blinked: keep serving cached config
+                if self.last_sync_error is None:
+                    log.warning("config sync failed; serving cached configuration",
+                                extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+                self.last_sync_error = f"{type(exc).__name__}"
