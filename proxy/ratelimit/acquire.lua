@@ -6,6 +6,7 @@
 -- best_remaining best_reset tokens_used tokens_reset"; refused is 0 (none), i (KEYS[i])
 -- or n+1 (tokens); best is the scope with the least remaining; tokens_used is -1 without
 -- a token check.
+if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME before writes
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local window = tonumber(ARGV[1])
@@ -32,7 +33,7 @@ end
 local tok_used, tok_reset = -1, 0
 if ARGV[3] ~= '' then
   local tkey, tlimit = KEYS[n + 1], tonumber(ARGV[3])
-  local width = window / 60
+  local width = window / 60  -- TOKEN_BUCKETS in base.py
   local stale = cutoff / width - 1
   local raw = redis.call('HGETALL', tkey)
   local live = {}
