@@ -71,7 +71,7 @@ class Limits:
         if s.rate_limit_per_ip_rpm:
             limits.append(Limit("ip", client_ip(request, s.trusted_proxies),
                                 s.rate_limit_per_ip_rpm))
-        tokens = Limit("tokens", str(client.id), client.tpm_limit) if client.tpm_limit else None
+        tokens = Limit("key", str(client.id), client.tpm_limit) if client.tpm_limit else None
         decision = await self.limiter.acquire(limits, tokens)
         headers = _headers(decision)
         if not decision.allowed:
@@ -95,7 +95,7 @@ class Limits:
                 completion if isinstance(completion, int) else 0
             )
         if total > 0:
-            await self.limiter.charge_tokens(Limit("tokens", str(client.id), client.tpm_limit), total)
+            await self.limiter.charge_tokens(Limit("key", str(client.id), client.tpm_limit), total)
 
 
 def _headers(d: Decision) -> dict[str, str]:
