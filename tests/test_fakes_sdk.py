@@ -361,6 +361,21 @@ def test_stall_keeps_connection_until_client_leaves(oa_fake: FakeUpstream) -> No
     assert wait_for(lambda: oa_fake.stats()["streams_open"] == 0 and oa_fake.stats()["active"] == 0)
 
 
+def test_client_leaving_mid_stream_is_seen_as_a_disconnect(oa_fake: FakeUpstream) -> None:
+    oa_fake.add_fault(chunk_delay_ms=200)
+    body = {"model": "m", "messages": user("tokens:50"), "stream": True}
+    with httpx.stream("POST", oa_fake.url + "/v1/chat/completions", json=body,
+                      headers={"Authorization": f"Bearer {OKEY}"}) as r:
+        lines = r.iter_lines()
+        while not next(lines).startswith('data: {"id"'):
+            pass
+        assert oa_fake.stats()["streams_open"] == 1
+    left = time.monotonic()
+    assert wait_for(lambda: oa_fake.stats()["disconnects"])
+    assert oa_fake.stats()["disconnects"][0] - left < 1.0
+    assert wait_for(lambda: oa_fake.stats()["streams_open"] == 0 and oa_fake.stats()["active"] == 0)
+
+
 def test_reset_and_hang(oa_fake: FakeUpstream, oa: Any) -> None:
     oa_fake.add_fault(reset=True)
     with pytest.raises(openai.APIConnectionError):

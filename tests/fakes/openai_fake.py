@@ -60,7 +60,7 @@ def _error(status: int, message: str | None = None, *, code: str | None = None,
             code = "rate_limit_exceeded"
         body = {"error": {
             "message": message or f"Fake upstream error {status}",
-            "type": _TYPES.get(status, "server_error"),
+            "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
             "param": param,
             "code": code,
         }}

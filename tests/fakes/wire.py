@@ -38,6 +38,7 @@ __all__ = [
     "wait_until_closing",
 ]
 
+_REASONS = {529: "Overloaded"}  # statuses http.HTTPStatus does not know
 LONG_WAIT_S = 600.0  # upper bound for hang/stall: they end earlier when the client goes
 
 
@@ -98,7 +99,7 @@ def json_response(
     obj: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     return web.Response(
-        body=dumps(obj), status=status, headers=headers,
+        body=dumps(obj), status=status, headers=headers, reason=_REASONS.get(status),
         content_type="application/json", charset="utf-8",
     )
 
