@@ -18,6 +18,7 @@ from tests.deploy.contract import REPO, SECRET_ENV
 COMPOSE = REPO / "docker-compose.yml"
 CORE = ("proxy", "postgres", "redis", "minio")
 SHUTDOWN_TIMEOUT = 25
+CLEANUP_SECONDS = 10  # background tasks and supervisors, 5 s each (proxy/app.py)
 
 
 def _compose() -> dict[str, Any]:
@@ -97,7 +98,7 @@ def test_proxy_reads_dotenv_and_points_at_the_stack_services() -> None:
     assert services["proxy"]["command"] == ["serve"]
     proxy = services["proxy"]
     assert proxy["stop_signal"] == "SIGTERM"
-    assert _seconds(proxy["stop_grace_period"]) >= SHUTDOWN_TIMEOUT + 5
+    assert _seconds(proxy["stop_grace_period"]) >= SHUTDOWN_TIMEOUT + CLEANUP_SECONDS
     assert any(str(p).endswith(":8000") for p in proxy["ports"])
 
 

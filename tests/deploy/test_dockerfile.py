@@ -142,15 +142,17 @@ async def test_healthcheck_command_passes_on_200_and_fails_on_503() -> None:
     app.router.add_get("/health", health)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
+    port = server.port
+    assert port is not None
     try:
-        assert await _run_healthcheck(server.port) == 0
+        assert await _run_healthcheck(port) == 0
         status["code"] = 503
-        assert await _run_healthcheck(server.port) != 0
+        assert await _run_healthcheck(port) != 0
     finally:
         await server.close()
     assert hits == ["/health", "/health"]
     # and nothing listening at all is unhealthy too
-    assert await _run_healthcheck(server.port) != 0
+    assert await _run_healthcheck(port) != 0
 
 
 def _ignore_patterns() -> list[tuple[bool, str]]:
