@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from .audit import AuditLog
-    from .config import Settings
-    from .limits import Limits
-    from .metrics import Metrics
-    from .router import Router
-    from .state import Gateway
+from .audit import AuditLog
+from .config import Settings
+from .limits import Limits
+from .metrics import Metrics
+from .router import Router
+from .state import Gateway
 
-SETTINGS = web.AppKey("settings", "Settings")
-METRICS = web.AppKey("metrics", "Metrics")
-GATEWAY = web.AppKey("gateway", "Gateway")
-ROUTER = web.AppKey("router", "Router")
-LIMITS = web.AppKey("limits", "Limits")
-AUDIT = web.AppKey("audit", "AuditLog")
+SETTINGS = web.AppKey("settings", Settings)
+METRICS = web.AppKey("metrics", Metrics)
+GATEWAY = web.AppKey("gateway", Gateway)
+ROUTER = web.AppKey("router", Router)
+LIMITS = web.AppKey("limits", Limits)
+AUDIT = web.AppKey("audit", AuditLog)
 #: short-lived tasks started by handlers (token charging); awaited on shutdown
-BACKGROUND = web.AppKey("background", set)
+BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])

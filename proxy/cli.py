@@ -184,7 +184,7 @@ async def _check(settings: Settings) -> int:
             print(f"database: {'ok' if migrated else 'reachable, not migrated'}")
         finally:
             await store.aclose()
-    except Exception as exc:  # noqa: BLE001 - report, don't crash
+    except Exception as exc:
         ok = False
         print(f"database: FAILED ({type(exc).__name__})")
     if settings.redis_url:
@@ -194,7 +194,7 @@ async def _check(settings: Settings) -> int:
         try:
             await client.ping()
             print("redis: ok")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             ok = False
             print(f"redis: FAILED ({type(exc).__name__})")
         finally:

@@ -62,11 +62,12 @@ class ResumeMismatch(Exception):
 class PrefixSkipper:
     """Drops the already-sent prefix from a fresh answer, chunk by chunk."""
 
-    __slots__ = ("_op", "_remaining", "passed")
+    __slots__ = ("_lenient", "_op", "_remaining", "passed")
 
-    def __init__(self, op: Op, sent: str) -> None:
+    def __init__(self, op: Op, sent: str, *, lenient: bool = False) -> None:
         self._op = op
         self._remaining = sent
+        self._lenient = lenient
         self.passed = not sent
 
     def filter(self, chunks: list[Chunk]) -> list[Chunk]:
@@ -87,6 +88,8 @@ class PrefixSkipper:
                     text = ""
                 elif text.startswith(rest):
                     self._remaining, text = "", text[len(rest):]
+                elif self._lenient:
+                    self._remaining = ""
                 else:
                     raise ResumeMismatch
             if not self._remaining:

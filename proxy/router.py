@@ -131,13 +131,16 @@ class Router:
         if not hop.stream_resume or not text.resumable:
             raise _in_band(broken)
         sent = text.value
+        # providers reject a prefill ending in white space (Anthropic does); the
+        # continuation then usually starts with it, and is let through if it does not
+        prefill = sent.rstrip()
 
         def resume_body(next_hop: Hop) -> dict[str, Any]:
             resumed = hop_body(body, next_hop)
-            if next_hop.supports_prefill and op == "chat" and sent:
+            if next_hop.supports_prefill and op == "chat" and prefill:
                 resumed["messages"] = [
                     *resumed["messages"],
-                    {"role": "assistant", "content": sent},
+                    {"role": "assistant", "content": prefill},
                 ]
             return resumed
 
@@ -150,9 +153,10 @@ class Router:
             except ProxyError as err:
                 raise _in_band(err) from None
             trace.resumes += 1
-            if route.hops[index].supports_prefill and op == "chat":
-                return index, call, reply, None
-            skipper = PrefixSkipper(op, sent)
+            if route.hops[index].supports_prefill and op == "chat" and prefill:
+                skipper = PrefixSkipper(op, sent[len(prefill):], lenient=True)
+            else:
+                skipper = PrefixSkipper(op, sent)
             if isinstance(reply, list):
                 try:
                     reply = skipper.filter(reply)
@@ -234,13 +238,13 @@ class Router:
         raise last
 
 
-async def _send(submit: Callable[[Call], None], call: Call, timeout: float) -> Reply:
+async def _send(submit: Callable[[Call], None], call: Call, within: float) -> Reply:
     try:
         submit(call)
     except ProxyError as err:
         return err
     try:
-        return await call.get(timeout)
+        return await call.get(within)
     except TimeoutError:
         call.cancel()
         return UpstreamTimeout("provider did not answer in time")

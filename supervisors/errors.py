@@ -7,6 +7,7 @@
     ├── AuthenticationFailed         401    invalid_request_error   return to client
     ├── PermissionDenied             403    permission_error        return to client
     ├── NotFound                     404    invalid_request_error   return to client
+    ├── Conflict                     409    invalid_request_error   return to client (admin API)
     ├── PayloadTooLarge              413    invalid_request_error   return to client
     ├── RateLimited                  429    rate_limit_error        (client-side limit)
     ├── UpstreamError                502    upstream_error          per ``retryable``
@@ -29,6 +30,7 @@ import orjson
 
 __all__ = [
     "AuthenticationFailed",
+    "Conflict",
     "ContextLengthExceeded",
     "InternalError",
     "InvalidRequest",
@@ -132,6 +134,15 @@ class NotFound(ProxyError):
     type = "invalid_request_error"
     default_code = "not_found"
     reason = "not_found"
+
+
+class Conflict(ProxyError):
+    """The change clashes with stored state (a unique name, an alias's order_index)."""
+
+    status = 409
+    type = "invalid_request_error"
+    default_code = "conflict"
+    reason = "conflict"
 
 
 class PayloadTooLarge(ProxyError):

@@ -96,6 +96,7 @@ class Call:
         if worker is not None:
             worker.cancel("call abandoned")
 
-    async def get(self, timeout: float | None) -> Reply:
-        async with asyncio.timeout(timeout):
+    async def get(self, within: float | None) -> Reply:
+        """The next reply, waiting at most ``within`` seconds (TimeoutError after)."""
+        async with asyncio.timeout(within):
             return await self.reply.get()

@@ -3,7 +3,8 @@
 It sits behind the same adapter, worker and decoder as a real OpenAI provider, so demos
 and load tests exercise the real path. Settings (provider ``config``):
 ``latency_ms`` (before the first byte), ``chunk_delay_ms`` (between stream chunks),
-``response`` (fixed answer text) or ``tokens`` (answer of N tokens).
+``response`` (fixed answer text) or ``tokens`` (answer of N tokens), and for fault
+drills ``crash_marker``: a prompt containing it makes the worker raise (a "bug").
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class MockTransport:
             return _MockResponse(200, _HEADERS, [orjson.dumps(obj)], 0.0)
         legacy = req.url.endswith("/completions") and not req.url.endswith("/chat/completions")
         prompt = str(body.get("prompt", "")) if legacy else _last_user_text(body.get("messages"))
+        marker = self._extra.get("crash_marker")
+        if marker and marker in prompt:
+            raise RuntimeError("mock provider crash drill")
         tokens = _answer_tokens(self._extra, prompt)
         max_tokens = body.get("max_tokens")
         finish = "stop"

@@ -62,7 +62,11 @@ class ProviderSupervisor:
         self.in_flight = 0
         self.restarts = 0
         self.last_error: str | None = None
+        #: loop time after which one request may re-check a key that failed with 401/403
+        self.next_recheck = 0.0
         self._workers: set[asyncio.Task[None]] = set()
+        #: set by workers when nothing is queued or running (for drain)
+        self._idle = asyncio.Event()
 
     # -- messages from the router -------------------------------------------------------
 
@@ -120,6 +124,11 @@ class ProviderSupervisor:
             or dict(spec.config.extra) != dict(old.config.extra)
         )
 
+    def call_done(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight and self.inbox.empty():
+            self._idle.set()
+
     def _spawn(self) -> None:
         task = asyncio.create_task(worker_loop(self), name=f"worker:{self.name}")
         self._workers.add(task)
@@ -158,10 +167,14 @@ class ProviderSupervisor:
         """Refuse new calls, let queued and running ones finish for up to ``grace`` seconds."""
         if self.state == "running":
             self.state = "stopping"
-        loop = asyncio.get_running_loop()
-        until = loop.time() + grace
-        while (self.in_flight or not self.inbox.empty()) and loop.time() < until:
-            await asyncio.sleep(0.05)
+        if self.in_flight or not self.inbox.empty():
+            self._idle.clear()
+            try:
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
+            except TimeoutError:
+                log.warning("drain timed out", extra={"provider": self.name,
+                                                      "in_flight": self.in_flight})
         await self._cancel_workers()
         while not self.inbox.empty():
             call = self.inbox.get_nowait()

@@ -34,6 +34,7 @@ log = logging.getLogger("supervisors.worker")
 _ERROR_BODY_LIMIT = 64 * 1024
 _READ_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 _DEFAULT_COOLDOWN = 5.0
+RECHECK_EVERY = 30.0
 
 
 def has_content(chunk: Chunk) -> bool:
@@ -74,7 +75,7 @@ async def worker_loop(sup: ProviderSupervisor) -> None:
             raise
         finally:
             call.worker = None
-            sup.in_flight -= 1
+            sup.call_done()
 
 
 def _answer_nowait(call: Call, error: ProxyError) -> None:
@@ -146,7 +147,9 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
     while True:
         key: PoolKey | None = None
         if pool.total:
-            key = pool.acquire(exclude=tried)
+            key = _recheck(sup, tried) or pool.acquire(exclude=tried)
+            if key is None:
+                key = pool.recheck_candidate()
             if key is None:
                 if last_key_error is not None and last_key_error.retryable:
                     raise last_key_error
@@ -184,6 +187,16 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
             last_key_error = err
             continue
         raise err
+
+
+def _recheck(sup: ProviderSupervisor, tried: set[int | str]) -> PoolKey | None:
+    """Every ``RECHECK_EVERY`` seconds one request tries a key that failed with 401/403,
+    so a key fixed upstream comes back without an admin rotating it."""
+    now = asyncio.get_running_loop().time()
+    if tried or now < sup.next_recheck:
+        return None
+    sup.next_recheck = now + RECHECK_EVERY
+    return sup.pool.recheck_candidate()
 
 
 async def _until_content(resp: UpstreamResponse, decoder: StreamDecoder) -> list[Chunk]:

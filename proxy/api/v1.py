@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from aiohttp import web
 from supervisors.errors import NotFound, ProxyError, StreamBroken
 from supervisors.messages import Op
 
-from ..appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, ROUTER
+from ..appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, ROUTER, SETTINGS
 from ..auth import ClientKey
 from ..router import Trace
 from ..store.base import AuditRecord
@@ -45,6 +45,8 @@ async def _serve(request: web.Request, op: Op, validate: Callable[[dict[str, Any
     client = gateway.clients.authenticate(request.headers.get("Authorization"))
     body = await read_json(request)
     validate(body)
+    if app[SETTINGS].audit_store_content:
+        request["capture"] = []
     limit_headers = await app[LIMITS].admit(request, client)
     route = gateway.routes.resolve(body["model"], client.allowed_models, body.pop("fallbacks", None))
     request_id: str = request["request_id"]
@@ -64,8 +66,11 @@ async def _serve(request: web.Request, op: Op, validate: Callable[[dict[str, Any
                 err.headers.setdefault("x-proxy-attempts", str(trace.attempts))
             raise
         status = 200
+        payload = result.raw if result.raw is not None else orjson.dumps(result.obj)
+        if "capture" in request:
+            request["capture"].append(payload)
         return web.Response(
-            body=result.raw if result.raw is not None else orjson.dumps(result.obj),
+            body=payload,
             content_type="application/json",
             headers=_trace_headers(request_id, trace, limit_headers),
         )
@@ -95,6 +100,8 @@ async def _stream(
         app[METRICS].ttfb.observe({"provider": trace.provider or "none"},
                                   time.perf_counter() - request["started"])
         write = response.write
+        if "capture" in request:
+            write = _capturing(response, request["capture"])
         await write(encode_batch(first))
         try:
             async for batch in relay:
@@ -110,6 +117,16 @@ async def _stream(
     finally:
         await relay.aclose()
     return response, 200, error
+
+
+def _capturing(
+    response: web.StreamResponse, sink: list[bytes]
+) -> Callable[[bytes], Awaitable[None]]:
+    async def write(data: bytes) -> None:
+        sink.append(data)
+        await response.write(data)
+
+    return write
 
 
 def _finish(
@@ -148,8 +165,22 @@ def _finish(
             attempts=trace.attempts,
             fallback_reasons=list(trace.reasons),
             error=error[:500] if error else None,
+            request_body=_captured_request(request),
+            response_body=_captured_response(request),
         )
     )
+
+
+def _captured_request(request: web.Request) -> str | None:
+    if "capture" not in request or request._read_bytes is None:
+        return None
+    return request._read_bytes.decode("utf-8", "replace")
+
+
+def _captured_response(request: web.Request) -> str | None:
+    if "capture" not in request:
+        return None
+    return b"".join(request["capture"]).decode("utf-8", "replace")
 
 
 def _int(usage: dict[str, Any] | None, name: str) -> int | None:
