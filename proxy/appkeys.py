@@ -10,6 +10,7 @@ from .audit import AuditLog
 from .config import Settings
 from .limits import Limits
 from .metrics import Metrics
+from .payloads import PayloadStore
 from .router import Router
 from .state import Gateway
 
@@ -19,5 +20,6 @@ GATEWAY = web.AppKey("gateway", Gateway)
 ROUTER = web.AppKey("router", Router)
 LIMITS = web.AppKey("limits", Limits)
 AUDIT = web.AppKey("audit", AuditLog)
+PAYLOADS = web.AppKey("payloads", PayloadStore)
 #: short-lived tasks started by handlers (token charging); awaited on shutdown
 BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])

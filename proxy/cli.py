@@ -10,8 +10,9 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from .config import ConfigError, Settings, load_dotenv_file
 from .logs import configure_logging
@@ -34,13 +35,12 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings.with_overrides(**overrides) if overrides else settings
 
 
-def _run(coro: object) -> int:
+def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
-
-        return uvloop.run(coro)  # type: ignore[arg-type]
     except ImportError:  # pragma: no cover - non-POSIX
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 # -- serve --------------------------------------------------------------------------------

@@ -40,7 +40,8 @@ def test_chat_through_openai_upstream_reports_upstream_model(
     # the upstream saw our key, not the client's, and the request id
     seen = fake.requests[-1]
     assert seen.key == "sk-upstream-test-key-aaaa1111"
-    assert seen.headers.get("x-request-id") == raw.headers["x-request-id"]
+    headers = {k.lower(): v for k, v in seen.headers.items()}
+    assert headers.get("x-request-id") == raw.headers["x-request-id"]
 
 
 def test_request_id_is_echoed(gateway: ProxyProcess, client: openai.OpenAI) -> None:
