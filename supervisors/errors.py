@@ -16,7 +16,7 @@
     │   └── StreamBroken             502                            resume or in-band error
     ├── Unavailable                  503    service_unavailable     fail over (circuit open, inbox full)
     ├── UpstreamTimeout              504    timeout                 fail over at once, no retry
-    └── InternalError                500    internal_error          worker crashed: retry elsewhere
+    └── InternalError                500    internal_error          worker crashed: next chain entry
 
 Foreign exceptions (aiohttp, asyncio) are translated once, in the provider worker.
 Converting to JSON happens in exactly one place: :meth:`ProxyError.to_json`.
@@ -236,10 +236,12 @@ class UpstreamTimeout(ProxyError):
 
 
 class InternalError(ProxyError):
+    """A worker crashed on this request (a bug, likely triggered by the request itself):
+    the worker is restarted, the request moves to the next chain entry, never retried on
+    the same provider, and the provider's circuit is not charged for it."""
+
     status = 500
     type = "internal_error"
     default_code = "internal_error"
-    retryable = True
     failover = True
-    provider_fault = True
     reason = "internal_error"

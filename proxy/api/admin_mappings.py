@@ -1,0 +1,120 @@
+"""``/admin/mappings``: model aliases → ordered chains of (provider, upstream model).
+
+A mapping is ``{alias_name, provider_id, provider_model_name, order_index, is_default,
+config}``. ``provider_id`` must name an existing provider (else 400); ``order_index`` is
+an integer ≥ 0, unique per alias (409 on a clash) and defaults to the end of the alias's
+chain; ``config`` is an object of default request parameters (and ``stream_resume``).
+``PATCH`` replaces the fields it names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..appkeys import GATEWAY
+from ..auth import ClientKey
+from ..store.base import MappingRow
+from .admin_common import (
+    admin_route,
+    apply_change,
+    deleted,
+    iso,
+    json_response,
+    log_change,
+    not_found,
+    path_id,
+)
+from .admin_fields import Validator, boolean, integer, json_object, parse_body, text
+from .validate import read_json
+
+__all__ = ["setup_routes"]
+
+_SCHEMA: dict[str, Validator] = {
+    "alias_name": text(256),
+    "provider_id": integer(1),
+    "provider_model_name": text(256),
+    "order_index": integer(0, 1_000_000),
+    "is_default": boolean(),
+    "config": json_object(),
+}
+
+
+def mapping_json(row: MappingRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "object": "model_mapping",
+        "alias_name": row.alias_name,
+        "provider_id": row.provider_id,
+        "provider_model_name": row.provider_model_name,
+        "order_index": row.order_index,
+        "is_default": row.is_default,
+        "config": row.config,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+@admin_route
+async def list_mappings(request: web.Request, client: ClientKey) -> web.Response:
+    rows = await request.app[GATEWAY].store.list_mappings()
+    return json_response({"object": "list", "data": [mapping_json(r) for r in rows]})
+
+
+@admin_route
+async def create_mapping(request: web.Request, client: ClientKey) -> web.Response:
+    fields = parse_body(
+        await read_json(request), _SCHEMA,
+        required=("alias_name", "provider_id", "provider_model_name"),
+        defaults={"is_default": False, "config": {}},
+    )
+    store = request.app[GATEWAY].store
+    if "order_index" not in fields:
+        used = [m.order_index for m in await store.list_mappings()
+                if m.alias_name == fields["alias_name"]]
+        fields["order_index"] = max(used) + 1 if used else 0
+    row = await store.create_mapping(**fields)
+    await apply_change(request)
+    log_change(client, "mapping created", mapping_id=row.id, alias=row.alias_name,
+               provider_id=row.provider_id, order_index=row.order_index)
+    return json_response(mapping_json(row), status=201)
+
+
+@admin_route
+async def get_mapping(request: web.Request, client: ClientKey) -> web.Response:
+    mapping_id = path_id(request, "mapping")
+    row = await request.app[GATEWAY].store.get_mapping(mapping_id)
+    if row is None:
+        raise not_found("mapping", mapping_id)
+    return json_response(mapping_json(row))
+
+
+@admin_route
+async def update_mapping(request: web.Request, client: ClientKey) -> web.Response:
+    mapping_id = path_id(request, "mapping")
+    fields = parse_body(await read_json(request), _SCHEMA)
+    row = await request.app[GATEWAY].store.update_mapping(mapping_id, **fields)
+    if row is None:
+        raise not_found("mapping", mapping_id)
+    await apply_change(request)
+    log_change(client, "mapping updated", mapping_id=row.id, fields=sorted(fields))
+    return json_response(mapping_json(row))
+
+
+@admin_route
+async def delete_mapping(request: web.Request, client: ClientKey) -> web.Response:
+    mapping_id = path_id(request, "mapping")
+    if not await request.app[GATEWAY].store.delete_mapping(mapping_id):
+        raise not_found("mapping", mapping_id)
+    await apply_change(request)
+    log_change(client, "mapping deleted", mapping_id=mapping_id)
+    return deleted(mapping_id)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/mappings", list_mappings)
+    app.router.add_post("/admin/mappings", create_mapping)
+    app.router.add_get("/admin/mappings/{id}", get_mapping)
+    app.router.add_patch("/admin/mappings/{id}", update_mapping)
+    app.router.add_delete("/admin/mappings/{id}", delete_mapping)

@@ -1,0 +1,207 @@
+"""``/admin/providers``: list, create, read, update, delete upstream providers.
+
+A provider is ``{name, provider_type, base_url, config, enabled}``. ``base_url`` is
+checked for its type (``validate_base_url``) and stored normalised (no trailing ``/``);
+``config`` is checked with ``ProviderConfig.from_dict`` and stored as the client sent it.
+``PATCH`` replaces the fields it names (``config`` as a whole object, not merged).
+
+Header values in ``config.headers`` whose names suggest a credential (``authorization``,
+``*key*``, ``*token*``, ``*secret*``, ...) are shown masked (``****`` + last 4). A
+``PATCH`` that sends such a value back exactly as shown keeps the stored one.
+
+Deleting a provider deletes its provider keys and model mappings with it (cascade);
+the response counts them: ``{"id", "deleted": true, "deleted_keys", "deleted_mappings"}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from supervisors.errors import InvalidRequest
+from supervisors.masking import mask_secret
+from supervisors.spec import PROVIDER_TYPES, ProviderConfig, validate_base_url
+
+from ..appkeys import GATEWAY
+from ..auth import ClientKey
+from ..store.base import ProviderRow
+from .admin_common import (
+    admin_route,
+    apply_change,
+    deleted,
+    iso,
+    json_response,
+    log_change,
+    not_found,
+    path_id,
+)
+from .admin_fields import Validator, boolean, json_object, parse_body, pattern, text
+from .validate import read_json
+
+__all__ = ["provider_json", "setup_routes"]
+
+_SENSITIVE_HEADER_WORDS = ("authorization", "key", "token", "secret", "password", "cookie")
+
+
+def _provider_type(name: str, value: Any) -> Any:
+    if value not in PROVIDER_TYPES:
+        raise InvalidRequest(
+            f"'{name}' must be one of {', '.join(sorted(PROVIDER_TYPES))}", param=name
+        )
+    return value
+
+
+_SCHEMA: dict[str, Validator] = {
+    "name": pattern(
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}",
+        "1-100 characters: letters, digits, '.', '_' or '-' (it names the provider in "
+        "'provider/model', metrics and the x-proxy-provider header)",
+    ),
+    "provider_type": _provider_type,
+    "base_url": text(2048, allow_empty=True),
+    "config": json_object(),
+    "enabled": boolean(),
+}
+
+
+def _sensitive(header: str) -> bool:
+    lowered = header.lower()
+    return any(word in lowered for word in _SENSITIVE_HEADER_WORDS)
+
+
+def _public_config(config: dict[str, Any]) -> dict[str, Any]:
+    headers = config.get("headers")
+    if not isinstance(headers, dict):
+        return config
+    shown = {k: mask_secret(v) if _sensitive(k) and isinstance(v, str) else v
+             for k, v in headers.items()}
+    return {**config, "headers": shown}
+
+
+def _keep_masked_headers(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A sensitive header sent back in its masked form keeps the stored value."""
+    headers, stored = new.get("headers"), old.get("headers")
+    if not isinstance(headers, dict) or not isinstance(stored, dict):
+        return new
+    merged = dict(headers)
+    for name, value in headers.items():
+        previous = stored.get(name)
+        if (_sensitive(name) and isinstance(previous, str)
+                and value == mask_secret(previous) and value != previous):
+            merged[name] = previous
+    return {**new, "headers": merged}
+
+
+def provider_json(row: ProviderRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "object": "provider",
+        "name": row.name,
+        "provider_type": row.provider_type,
+        "base_url": row.base_url,
+        "config": _public_config(row.config),
+        "enabled": row.enabled,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def _check_config(config: dict[str, Any]) -> None:
+    try:
+        ProviderConfig.from_dict(config)
+    except ValueError as exc:
+        message = str(exc)
+        field = message.split(" ", 1)[0]
+        param = field if field.startswith("config.") else "config"
+        raise InvalidRequest(f"Invalid provider config: {message}", param=param) from None
+
+
+def _check_base_url(provider_type: str, base_url: str) -> str:
+    try:
+        return validate_base_url(provider_type, base_url)
+    except ValueError as exc:
+        hint = {
+            "openai": " (for example https://api.openai.com/v1)",
+            "custom": " (an OpenAI-compatible root, usually ending in /v1)",
+            "anthropic": " (for example https://api.anthropic.com)",
+            "ollama": " (for example http://localhost:11434)",
+        }.get(provider_type, "")
+        raise InvalidRequest(
+            f"Invalid base_url for a '{provider_type}' provider: {exc}{hint}", param="base_url"
+        ) from None
+
+
+@admin_route
+async def list_providers(request: web.Request, client: ClientKey) -> web.Response:
+    rows = await request.app[GATEWAY].store.list_providers()
+    return json_response({"object": "list", "data": [provider_json(r) for r in rows]})
+
+
+@admin_route
+async def create_provider(request: web.Request, client: ClientKey) -> web.Response:
+    fields = parse_body(
+        await read_json(request), _SCHEMA, required=("name", "provider_type"),
+        defaults={"base_url": "", "config": {}, "enabled": True},
+    )
+    fields["base_url"] = _check_base_url(fields["provider_type"], fields["base_url"])
+    _check_config(fields["config"])
+    row = await request.app[GATEWAY].store.create_provider(**fields)
+    await apply_change(request)
+    log_change(client, "provider created", provider_id=row.id, provider=row.name)
+    return json_response(provider_json(row), status=201)
+
+
+@admin_route
+async def get_provider(request: web.Request, client: ClientKey) -> web.Response:
+    provider_id = path_id(request, "provider")
+    row = await request.app[GATEWAY].store.get_provider(provider_id)
+    if row is None:
+        raise not_found("provider", provider_id)
+    return json_response(provider_json(row))
+
+
+@admin_route
+async def update_provider(request: web.Request, client: ClientKey) -> web.Response:
+    provider_id = path_id(request, "provider")
+    fields = parse_body(await read_json(request), _SCHEMA)
+    store = request.app[GATEWAY].store
+    current = await store.get_provider(provider_id)
+    if current is None:
+        raise not_found("provider", provider_id)
+    if "provider_type" in fields or "base_url" in fields:
+        provider_type = fields.get("provider_type", current.provider_type)
+        fields["base_url"] = _check_base_url(
+            provider_type, fields.get("base_url", current.base_url)
+        )
+    if "config" in fields:
+        fields["config"] = _keep_masked_headers(fields["config"], current.config)
+        _check_config(fields["config"])
+    row = await store.update_provider(provider_id, **fields)
+    if row is None:
+        raise not_found("provider", provider_id)
+    await apply_change(request)
+    log_change(client, "provider updated", provider_id=row.id, fields=sorted(fields))
+    return json_response(provider_json(row))
+
+
+@admin_route
+async def delete_provider(request: web.Request, client: ClientKey) -> web.Response:
+    provider_id = path_id(request, "provider")
+    store = request.app[GATEWAY].store
+    keys = await store.list_provider_keys(provider_id)
+    mappings = [m for m in await store.list_mappings() if m.provider_id == provider_id]
+    if not await store.delete_provider(provider_id):
+        raise not_found("provider", provider_id)
+    await apply_change(request)
+    log_change(client, "provider deleted", provider_id=provider_id,
+               deleted_keys=len(keys), deleted_mappings=len(mappings))
+    return deleted(provider_id, deleted_keys=len(keys), deleted_mappings=len(mappings))
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/providers", list_providers)
+    app.router.add_post("/admin/providers", create_provider)
+    app.router.add_get("/admin/providers/{id}", get_provider)
+    app.router.add_patch("/admin/providers/{id}", update_provider)
+    app.router.add_delete("/admin/providers/{id}", delete_provider)
