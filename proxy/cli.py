@@ -50,9 +50,10 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
     from aiohttp import web
 
     from .app import build_app
+    from .http_server import GatewayRunner
 
     app = build_app(settings)
-    runner = web.AppRunner(
+    runner = GatewayRunner(
         app,
         handler_cancellation=True,
         shutdown_timeout=settings.shutdown_timeout,
