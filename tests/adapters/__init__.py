@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from supervisors.adapters.base import UpstreamRequest
 from supervisors.errors import ProxyError
 from supervisors.messages import Chunk
 from supervisors.spec import ProviderConfig, ProviderSpec
@@ -20,6 +21,12 @@ def load(name: str) -> Any:
 
 def raw(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
+
+
+def sent(request: UpstreamRequest) -> Any:
+    """The JSON body of a built upstream request."""
+    assert request.body is not None
+    return json.loads(request.body)
 
 
 def make_spec(type_: str, base_url: str, **config: Any) -> ProviderSpec:

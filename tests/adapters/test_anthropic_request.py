@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 import anthropic
 import httpx2
-import orjson
 import pytest
 from anthropic import types as at
 from anthropic.types.message_create_params import MessageCreateParamsBase
@@ -15,7 +14,7 @@ from anthropic.types.message_create_params import MessageCreateParamsBase
 from supervisors.adapters.anthropic import AnthropicAdapter
 from supervisors.errors import InvalidRequest, UnsupportedOperation
 
-from . import load, make_spec
+from . import load, make_spec, sent
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -36,7 +35,7 @@ def test_request_translation_table(case: dict[str, Any]) -> None:
     req = build(body, stream=case.get("stream", False))
     assert req.method == "POST"
     assert req.url == "https://api.anthropic.com/v1/messages"
-    assert orjson.loads(req.body) == case["anthropic"]
+    assert sent(req) == case["anthropic"]
     assert body == case["openai"], "the OpenAI request must not be mutated"
 
 
@@ -72,7 +71,7 @@ def test_version_and_default_max_tokens_come_from_config_extra() -> None:
     )
     req = build({"model": "m", "messages": [{"role": "user", "content": "hi"}]}, spec=spec)
     assert req.headers["anthropic-version"] == "2024-01-01"
-    assert orjson.loads(req.body)["max_tokens"] == 1024
+    assert sent(req)["max_tokens"] == 1024
 
 
 def test_api_version_without_sampling_parameters_drops_them() -> None:
@@ -84,9 +83,9 @@ def test_api_version_without_sampling_parameters_drops_them() -> None:
         "top_p": 0.5,
         "top_k": 3,
     }
-    sent = orjson.loads(build(body, spec=spec).body)
-    assert not {"temperature", "top_p", "top_k"} & sent.keys()
-    assert sent["max_tokens"] == 4096
+    out = sent(build(body, spec=spec))
+    assert not {"temperature", "top_p", "top_k"} & out.keys()
+    assert out["max_tokens"] == 4096
 
 
 def test_legacy_completions_become_one_user_message() -> None:
@@ -98,7 +97,7 @@ def test_legacy_completions_become_one_user_message() -> None:
         "stream": True,
     }
     req = ADAPTER.build_request("completions", body, stream=True, spec=SPEC, key="k")
-    assert orjson.loads(req.body) == {
+    assert sent(req) == {
         "model": "claude-haiku-4-5",
         "max_tokens": 5,
         "messages": [{"role": "user", "content": "Say hi"}],
@@ -288,7 +287,7 @@ def fits(td: Any, value: dict[str, Any], where: str, extra: frozenset[str] = fro
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_request_fits_the_sdk_param_types(case: dict[str, Any]) -> None:
-    body = orjson.loads(build(copy.deepcopy(case["openai"]), stream=case.get("stream", False)).body)
+    body = sent(build(copy.deepcopy(case["openai"]), stream=case.get("stream", False)))
     fits(MessageCreateParamsBase, body, "request", frozenset(SAMPLING | {"stream"}))
     for i, message in enumerate(body["messages"]):
         roles = {"user": at.UserMessageParam, "assistant": at.AssistantMessageParam}
@@ -309,7 +308,7 @@ def test_request_fits_the_sdk_param_types(case: dict[str, Any]) -> None:
         fits(at.JSONOutputFormatParam, body["output_config"]["format"], "output_config.format")
 
 
-MESSAGE = {
+MESSAGE: dict[str, Any] = {
     "id": "msg_1",
     "type": "message",
     "role": "assistant",
@@ -324,7 +323,7 @@ MESSAGE = {
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_sdk_sends_the_same_body_to_the_same_path(case: dict[str, Any]) -> None:
     req = build(copy.deepcopy(case["openai"]))
-    ours = orjson.loads(req.body)
+    ours = sent(req)
     seen: dict[str, Any] = {}
 
     def handler(request: httpx2.Request) -> httpx2.Response:
