@@ -21,13 +21,14 @@ from supervisors.root import RootSupervisor
 from supervisors.spec import ProviderSpec
 from supervisors.transport import HttpTransport, Transport
 
-from .appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, ROUTER, SETTINGS
-from .audit import AuditLog
+from .appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, PAYLOADS, ROUTER, SETTINGS
+from .audit import AuditLog, AuditRetention
 from .config import Settings
 from .crypto import KeyRing
 from .demo import seed_demo
 from .limits import Limits
 from .metrics import Metrics
+from .payloads import build_payload_store
 from .ratelimit import build_rate_limiter
 from .router import Router
 from .state import Gateway
@@ -135,16 +136,29 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
-    audit = AuditLog(app[_STORE], app[METRICS], queue_size=app[SETTINGS].audit_queue_size)
+    settings = app[SETTINGS]
+    payloads = await build_payload_store(settings)
+    app[PAYLOADS] = payloads
+    audit = AuditLog(
+        app[_STORE], app[METRICS], payloads=payloads,
+        inline_max_bytes=settings.audit_inline_max_bytes, queue_size=settings.audit_queue_size,
+    )
     app[AUDIT] = audit
-    writer = asyncio.create_task(audit.run(), name="audit-writer")
+    retention = AuditRetention(
+        app[_STORE], payloads, app[METRICS], days=settings.audit_retention_days
+    )
+    tasks = [asyncio.create_task(audit.run(), name="audit-writer"),
+             asyncio.create_task(retention.run(), name="audit-retention")]
     try:
         yield
     finally:
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writer
-        await audit.flush()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await audit.flush()
+        finally:
+            await payloads.aclose()
 
 
 async def _background_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,22 +1,65 @@
-"""The audit trail, written off the hot path.
+"""The audit trail, written off the hot path, and its retention.
 
 Handlers ``submit`` a record into a bounded queue (never waiting); one background task
-writes batches to the store. A full queue drops the record, counts it
+(``run``) takes batches and writes them. A full queue drops the record, counts it
 (``proxy_audit_dropped_total``) and logs once per burst rather than slow the client.
-The queue is flushed on shutdown.
+
+Large bodies (``AUDIT_STORE_CONTENT=true``): in the writer task, a record whose request or
+response body is larger than ``inline_max_bytes`` (UTF-8) is moved to the payload store as
+ONE JSON object ``{"request_id", "created_at", "endpoint", "request_body",
+"response_body"}`` under ``YYYY/MM/DD/<request id>-<random>.json``; the record keeps
+``payload_key`` and its inline body fields are cleared. Small bodies stay inline. If the
+payload store fails, the record is still written, without bodies, and ``error`` notes
+``payload not stored: …``; the failure is counted (``proxy_audit_payloads_total``), logged
+once per burst, and the store is not asked again for ``payload_backoff`` seconds.
+
+Shutdown: the app cancels ``run`` and then awaits ``flush``. A batch being written when
+``run`` is cancelled is shielded and finished by ``flush``; records taken from the queue
+but not yet written are kept and written by ``flush``; then everything still queued.
+
+Retention (:class:`AuditRetention`): every ``interval`` seconds (first run ``first_delay``
+after start) records older than ``days`` are deleted and their payload objects with them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import orjson
 
 from .metrics import Metrics
+from .payloads import PayloadStore
 from .store.base import AuditRecord, Store
 
-__all__ = ["AuditLog"]
+__all__ = ["AuditLog", "AuditRetention", "payload_key_for"]
 
 log = logging.getLogger("proxy.audit")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_ERROR_MAX = 500
+
+
+def payload_key_for(record: AuditRecord) -> str:
+    """``YYYY/MM/DD/<sanitised request id>-<12 hex>.json`` (request ids are client input)."""
+    rid = _UNSAFE.sub("_", record.request_id)[:100].lstrip("-") or "request"
+    created = record.created_at.astimezone(UTC)
+    return f"{created:%Y/%m/%d}/{rid}-{uuid.uuid4().hex[:12]}.json"
+
+
+def _utf8_len(text: str | None) -> int:
+    if not text:
+        return 0
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+
+
+def _note(error: str | None, note: str) -> str:
+    return (f"{error}; {note}" if error else note)[:_ERROR_MAX]
 
 
 class AuditLog:
@@ -25,57 +68,223 @@ class AuditLog:
         store: Store,
         metrics: Metrics,
         *,
+        payloads: PayloadStore | None = None,
+        inline_max_bytes: int = 16 * 1024,
         queue_size: int = 10_000,
         batch_size: int = 500,
         flush_interval: float = 0.25,
+        payload_concurrency: int = 16,
+        payload_backoff: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._metrics = metrics
+        self._payloads = payloads
+        self._inline_max = inline_max_bytes
         self._queue: asyncio.Queue[AuditRecord] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
         self._flush_interval = flush_interval
+        self._payload_concurrency = payload_concurrency
+        self._payload_backoff = payload_backoff
+        self._clock = clock
+        self._pending: list[AuditRecord] = []  # taken from the queue, not yet written
+        self._inflight: asyncio.Task[None] | None = None  # the batch being written
         self._dropping = False
+        self._payload_down_until = 0.0
+        self._payload_failing = False
         self.written = 0
         self.failed = 0
+        self.dropped = 0
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize() + len(self._pending)
 
     def submit(self, record: AuditRecord) -> None:
+        """Queue ``record``; never waits. A full queue drops it (counted, logged once)."""
         try:
             self._queue.put_nowait(record)
             self._dropping = False
         except asyncio.QueueFull:
+            self.dropped += 1
             self._metrics.audit_dropped.inc({})
             if not self._dropping:
                 self._dropping = True
                 log.warning("audit queue full; dropping records until it drains")
 
+    # -- the writer task ---------------------------------------------------------------------
+
     async def run(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            await asyncio.sleep(self._flush_interval if self._queue.qsize() < 50 else 0)
-            while len(batch) < self._batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._write(batch)
+            if not self._pending:
+                self._pending.append(await self._queue.get())
+                if self._queue.qsize() < 50:
+                    await asyncio.sleep(self._flush_interval)
+            self._fill(self._pending)
+            batch, self._pending = self._pending, []
+            self._inflight = asyncio.create_task(self._write(batch), name="audit-batch")
+            await asyncio.shield(self._inflight)  # cancelled: flush() finishes this batch
+            self._inflight = None
+
+    def _fill(self, batch: list[AuditRecord]) -> list[AuditRecord]:
+        while len(batch) < self._batch_size and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def flush(self, grace: float = 5.0) -> None:
+        """Finish the batch in flight, then write everything taken or queued (shutdown)."""
+        try:
+            async with asyncio.timeout(grace):
+                if self._inflight is not None:
+                    await self._inflight
+                    self._inflight = None
+                batch, self._pending = self._fill(self._pending), []
+                while batch:
+                    await self._write(batch)
+                    batch = self._fill([])
+        except TimeoutError:
+            if self._inflight is not None and not self._inflight.done():
+                self._inflight.cancel()
+                await asyncio.gather(self._inflight, return_exceptions=True)
+            log.warning("audit flush timed out", extra={"left": self.queued})
 
     async def _write(self, batch: list[AuditRecord]) -> None:
+        """Offload large bodies, then insert; never raises (except on cancellation)."""
         try:
+            await self._offload(batch)
             await self._store.insert_audit(batch)
             self.written += len(batch)
+            self._metrics.audit_records.add({"outcome": "written"}, len(batch))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.failed += len(batch)
+            self._metrics.audit_records.add({"outcome": "failed"}, len(batch))
             log.error("audit batch could not be written",
                       extra={"records": len(batch), "error": f"{type(exc).__name__}: {exc}"[:300]})
 
-    async def flush(self, timeout: float = 5.0) -> None:
-        """Write what is queued (on shutdown), for at most ``timeout`` seconds."""
+    # -- large bodies -------------------------------------------------------------------------
+
+    def _too_big(self, record: AuditRecord) -> bool:
+        if record.request_body is None and record.response_body is None:
+            return False
+        return max(_utf8_len(record.request_body), _utf8_len(record.response_body)) > (
+            self._inline_max
+        )
+
+    async def _offload(self, batch: list[AuditRecord]) -> None:
+        payloads = self._payloads
+        big = [r for r in batch if self._too_big(r)]
+        if payloads is None or not big:
+            return
+        if self._clock() < self._payload_down_until:
+            for record in big:
+                self._not_stored(record, "payload store unavailable", "skipped", payloads.kind)
+            return
+        limit = asyncio.Semaphore(self._payload_concurrency)
+        async with asyncio.TaskGroup() as group:
+            for record in big:
+                group.create_task(self._offload_one(payloads, record, limit))
+
+    async def _offload_one(
+        self, payloads: PayloadStore, record: AuditRecord, limit: asyncio.Semaphore
+    ) -> None:
+        key = payload_key_for(record)
+        data = orjson.dumps({
+            "request_id": record.request_id,
+            "created_at": record.created_at.isoformat(),
+            "endpoint": record.endpoint,
+            "request_body": record.request_body,
+            "response_body": record.response_body,
+        })
         try:
-            async with asyncio.timeout(timeout):
-                while not self._queue.empty():
-                    batch = []
-                    while len(batch) < self._batch_size and not self._queue.empty():
-                        batch.append(self._queue.get_nowait())
-                    await self._write(batch)
-        except TimeoutError:
-            log.warning("audit flush timed out", extra={"left": self._queue.qsize()})
+            async with limit:
+                if self._clock() < self._payload_down_until:
+                    self._not_stored(record, "payload store unavailable", "skipped", payloads.kind)
+                    return
+                await payloads.put(key, data)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any failure: keep the record, note it
+            self._payload_down_until = self._clock() + self._payload_backoff
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+            self._not_stored(record, reason, "failed", payloads.kind)
+            if not self._payload_failing:
+                self._payload_failing = True
+                log.warning("audit payload store failed; records are kept without bodies",
+                            extra={"payload_store": payloads.kind, "error": reason})
+            return
+        if self._payload_failing:
+            self._payload_failing = False
+            log.info("audit payload store recovered", extra={"payload_store": payloads.kind})
+        record.payload_key = key
+        record.request_body = record.response_body = None
+        self._metrics.audit_payloads.inc({"kind": payloads.kind, "outcome": "stored"})
+
+    def _not_stored(self, record: AuditRecord, reason: str, outcome: str, kind: str) -> None:
+        record.request_body = record.response_body = None
+        record.payload_key = None
+        record.error = _note(record.error, f"payload not stored: {reason}")
+        self._metrics.audit_payloads.inc({"kind": kind, "outcome": outcome})
+
+
+class AuditRetention:
+    """Deletes audit records older than ``days`` and their payload objects, periodically."""
+
+    def __init__(
+        self,
+        store: Store,
+        payloads: PayloadStore,
+        metrics: Metrics,
+        *,
+        days: int,
+        interval: float = 3600.0,
+        first_delay: float = 60.0,
+        prune_timeout: float = 600.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._payloads = payloads
+        self._metrics = metrics
+        self.days = days
+        self._interval = interval
+        self._first_delay = first_delay
+        self._prune_timeout = prune_timeout
+        self._now = now
+
+    async def run(self) -> None:
+        """Prune forever (``days <= 0``: return at once); errors are logged, not raised."""
+        if self.days <= 0:
+            return
+        await asyncio.sleep(self._first_delay)
+        while True:
+            try:
+                await self.prune_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # try again next interval
+                log.error("audit retention failed",
+                          extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+            await asyncio.sleep(self._interval)
+
+    async def prune_once(self) -> tuple[int, int]:
+        """One pass: returns (payload keys returned by the store, payload objects deleted)."""
+        before = self._now() - timedelta(days=self.days)
+        async with asyncio.timeout(self._prune_timeout):
+            keys = await self._store.prune_audit(before)
+            deleted = 0
+            for i in range(0, len(keys), 1000):
+                chunk = keys[i:i + 1000]
+                try:
+                    deleted += await self._payloads.delete(chunk)
+                except Exception as exc:  # count the orphans, keep going
+                    self._metrics.audit_pruned.add({"kind": "payload_errors"}, len(chunk))
+                    log.warning("audit payloads not deleted",
+                                extra={"count": len(chunk),
+                                       "error": f"{type(exc).__name__}: {exc}"[:300]})
+        if deleted:
+            self._metrics.audit_pruned.add({"kind": "payloads"}, deleted)
+        log.info("audit retention pass", extra={"before": before.isoformat(),
+                                                "payload_keys": len(keys),
+                                                "payloads_deleted": deleted})
+        return len(keys), deleted

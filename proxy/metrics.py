@@ -23,54 +23,77 @@ _LATENCY_BUCKETS = (
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = Registry()
-        r = self.registry.register
+        # every collector goes into this app's registry, never aioprometheus' global one
+        # (which refuses a second ``Metrics`` in the same process)
+        self.registry = reg = Registry()
         self.requests = Counter(
-            "proxy_requests_total", "HTTP requests by method, route template and status"
+            "proxy_requests_total", "HTTP requests by method, route template and status",
+            registry=reg,
         )
         self.duration = Histogram(
-            "proxy_request_duration_seconds", "HTTP request duration", buckets=_LATENCY_BUCKETS
+            "proxy_request_duration_seconds", "HTTP request duration",
+            buckets=_LATENCY_BUCKETS, registry=reg,
         )
         self.provider_requests = Counter(
-            "proxy_provider_requests_total", "Upstream attempts by provider, model and outcome"
+            "proxy_provider_requests_total", "Upstream attempts by provider, model and outcome",
+            registry=reg,
         )
         self.fallbacks = Counter(
-            "proxy_fallbacks_total", "Moves to the next chain entry, by alias and reason"
+            "proxy_fallbacks_total", "Moves to the next chain entry, by alias and reason",
+            registry=reg,
         )
         self.circuit_state = Gauge(
-            "proxy_circuit_state", "Circuit state per provider (0 closed, 1 open, 2 half-open)"
+            "proxy_circuit_state", "Circuit state per provider (0 closed, 1 open, 2 half-open)",
+            registry=reg,
         )
-        self.inbox_depth = Gauge("proxy_inbox_depth", "Calls waiting in a provider's inbox")
+        self.inbox_depth = Gauge(
+            "proxy_inbox_depth", "Calls waiting in a provider's inbox", registry=reg
+        )
         self.restarts = Counter(
-            "proxy_supervisor_restarts_total", "Provider worker restarts"
+            "proxy_supervisor_restarts_total", "Provider worker restarts", registry=reg
         )
-        self.rate_limited = Counter("proxy_rate_limited_total", "Requests refused, by scope")
-        self.tokens = Counter("proxy_tokens_total", "Tokens by provider, model and kind")
+        self.rate_limited = Counter(
+            "proxy_rate_limited_total", "Requests refused, by scope", registry=reg
+        )
+        self.tokens = Counter(
+            "proxy_tokens_total", "Tokens by provider, model and kind", registry=reg
+        )
         self.ttfb = Histogram(
             "proxy_time_to_first_byte_seconds",
             "Time from request to the first byte sent to the client",
-            buckets=_LATENCY_BUCKETS,
+            buckets=_LATENCY_BUCKETS, registry=reg,
         )
         self.keys_healthy = Gauge(
-            "proxy_provider_keys_healthy", "Healthy upstream keys per provider"
+            "proxy_provider_keys_healthy", "Healthy upstream keys per provider", registry=reg
         )
         self.audit_dropped = Counter(
-            "proxy_audit_dropped_total", "Audit records dropped because the queue was full"
+            "proxy_audit_dropped_total", "Audit records dropped because the queue was full",
+            registry=reg,
         )
         self.stream_resumes = Counter(
-            "proxy_stream_resumes_total", "Broken streams resumed on another provider"
+            "proxy_stream_resumes_total", "Broken streams resumed on another provider",
+            registry=reg,
         )
         self.ratelimit_fallback = Counter(
             "proxy_ratelimit_backend_fallbacks_total",
             "Times the shared rate-limit backend failed and the in-process one took over",
+            registry=reg,
         )
-        for metric in (
-            self.requests, self.duration, self.provider_requests, self.fallbacks,
-            self.circuit_state, self.inbox_depth, self.restarts, self.rate_limited,
-            self.tokens, self.ttfb, self.keys_healthy, self.audit_dropped,
-            self.stream_resumes, self.ratelimit_fallback,
-        ):
-            r(metric)
+        self.audit_records = Counter(
+            "proxy_audit_records_total", "Audit records by outcome (written, failed)",
+            registry=reg,
+        )
+        self.audit_payloads = Counter(
+            "proxy_audit_payloads_total",
+            "Large audit bodies sent to the payload store, by kind and outcome "
+            "(stored, failed, skipped while the store is failing)",
+            registry=reg,
+        )
+        self.audit_pruned = Counter(
+            "proxy_audit_pruned_total",
+            "Audit retention: payload objects deleted, or not (kind payloads, payload_errors)",
+            registry=reg,
+        )
         self.known_models: frozenset[str] = frozenset()
 
     # -- supervisors.provider.Observer ----------------------------------------------------
