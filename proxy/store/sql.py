@@ -1,128 +1,31 @@
-"""The store's queries, written once; SQLite and PostgreSQL supply transactions.
+"""Configuration queries (providers, provider keys, mappings, client keys), written once.
 
-SQL here uses ``?`` placeholders and only constructs both engines share (``RETURNING``,
-``ON CONFLICT``). A backend provides ``_transaction`` (yielding a ``Tx``), a timestamp
-encoder, and optionally ``_lock_config`` / ``_announce`` for config writes.
-
-Every configuration write runs in ``_config_change``: the config lock is taken first (so
-config writes are serialised and the uniqueness checks below cannot race), the change is
-made, ``config_version`` is bumped and announced in the same transaction, and after commit
-the local change callbacks run.
+``SqlStore`` is the whole ``Store`` minus what a backend supplies (see ``sql_base``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from proxy.store import codec
 from proxy.store.base import (
     ApiKeyRow,
-    AuditFilter,
-    AuditRecord,
     ConfigSnapshot,
     Conflict,
     MappingRow,
-    MissingReference,
     ProviderKeyRow,
     ProviderRow,
-    StoreError,
 )
-from proxy.store.changes import ChangeFanout
-from proxy.store.migrate import MIGRATION_TABLE
+from proxy.store.sql_audit import AuditQueries
+from proxy.store.sql_base import Tx, returning
 
-__all__ = ["SqlStore", "Tx"]
-
-_INSERT_AUDIT = (
-    f"INSERT INTO audit_log ({', '.join(codec.AUDIT_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in codec.AUDIT_COLUMNS)})"
-)
+__all__ = ["SqlStore"]
 
 
-class Tx(Protocol):
-    async def fetch(self, sql: str, *args: Any) -> list[Any]: ...
-    async def fetchrow(self, sql: str, *args: Any) -> Any | None: ...
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-
-async def _returning(tx: Tx, sql: str, *args: Any) -> Any:
-    """The row an ``INSERT/UPDATE … RETURNING`` must produce."""
-    row = await tx.fetchrow(sql, *args)
-    if row is None:
-        raise StoreError("the database returned no row (is the schema migrated?)")
-    return row
-
-
-@dataclass(slots=True)
-class _Change:
-    tx: Tx
-    dirty: bool = False
-
-
-class SqlStore:
-    backend: str
-
-    def __init__(self, *, expected_migrations: frozenset[str]) -> None:
-        self._expected_migrations = expected_migrations
-        self._changes = ChangeFanout()
-
-    # -- backend hooks ----------------------------------------------------------------
-    def _transaction(self, *, write: bool) -> AbstractAsyncContextManager[Tx]:
-        raise NotImplementedError
-
-    def _ts(self, value: datetime) -> Any:
-        raise NotImplementedError
-
-    async def _lock_config(self, tx: Tx) -> None:
-        """Serialise config writes (PostgreSQL: row lock; SQLite: BEGIN IMMEDIATE did it)."""
-
-    async def _announce(self, tx: Tx, version: int) -> None:
-        """Tell other replicas, inside the transaction (PostgreSQL: pg_notify)."""
-
-    @asynccontextmanager
-    async def _config_change(self) -> AsyncIterator[_Change]:
-        version = 0
-        async with self._transaction(write=True) as tx:
-            await self._lock_config(tx)
-            change = _Change(tx)
-            yield change
-            if change.dirty:
-                row = await _returning(
-                    tx,
-                    "UPDATE config_version SET version = version + 1 WHERE id = 1 "
-                    "RETURNING version",
-                )
-                version = int(row[0])
-                await self._announce(tx, version)
-        if change.dirty:
-            self._changes.changed(version)
-
-    # -- health -----------------------------------------------------------------------
-    async def ping(self) -> bool:
-        try:
-            async with self._transaction(write=False) as tx:
-                await tx.fetch("SELECT 1")
-        except (StoreError, TimeoutError):
-            return False
-        return True
-
-    async def is_migrated(self) -> bool:
-        try:
-            async with self._transaction(write=False) as tx:
-                rows = await tx.fetch(f"SELECT migration_id FROM {MIGRATION_TABLE}")
-                await tx.fetch("SELECT version FROM config_version")
-        except (StoreError, TimeoutError):
-            return False
-        return self._expected_migrations <= {row[0] for row in rows}
-
-    # -- configuration ------------------------------------------------------------------
-    async def config_version(self) -> int:
-        async with self._transaction(write=False) as tx:
-            row = await tx.fetchrow("SELECT version FROM config_version WHERE id = 1")
-        return int(row[0]) if row is not None else 0
+class SqlStore(AuditQueries):
+    """Every ``Store`` method; subclasses add the connection handling."""
 
     async def load_config(self) -> ConfigSnapshot:
         async with self._transaction(write=False) as tx:
@@ -140,36 +43,6 @@ class SqlStore:
             mappings=[codec.mapping_from_row(r) for r in mappings],
             api_keys=[codec.api_key_from_row(r) for r in api_keys],
         )
-
-    async def _fetch_all(self, sql: str, *args: Any) -> list[Any]:
-        async with self._transaction(write=False) as tx:
-            return await tx.fetch(sql, *args)
-
-    async def _fetch_one(self, sql: str, *args: Any) -> Any | None:
-        async with self._transaction(write=False) as tx:
-            return await tx.fetchrow(sql, *args)
-
-    async def _require_provider(self, tx: Tx, provider_id: int) -> None:
-        if await tx.fetchrow("SELECT id FROM providers WHERE id = ?", provider_id) is None:
-            raise MissingReference("provider_id", f"provider {provider_id} does not exist")
-
-    async def _update(self, tx: Tx, table: str, row_id: int, fields: dict[str, Any]) -> Any:
-        # Column names come from the whitelists in codec, never from the caller directly.
-        names = sorted(fields)
-        sets = ", ".join(f"{name} = ?" for name in names)
-        values = [codec.encode_field(name, fields[name]) for name in names]
-        return await tx.fetchrow(
-            f"UPDATE {table} SET {sets}, updated_at = ? WHERE id = ? RETURNING *",
-            *values,
-            self._ts(codec.utc_now()),
-            row_id,
-        )
-
-    async def _delete(self, table: str, row_id: int) -> bool:
-        async with self._config_change() as change:
-            row = await change.tx.fetchrow(f"DELETE FROM {table} WHERE id = ? RETURNING id", row_id)
-            change.dirty = row is not None
-        return change.dirty
 
     # -- providers --------------------------------------------------------------------
     async def list_providers(self) -> list[ProviderRow]:
@@ -191,7 +64,7 @@ class SqlStore:
         now = self._ts(codec.utc_now())
         async with self._config_change() as change:
             await self._check_provider_name(change.tx, name, -1)
-            row = await _returning(
+            row = await returning(
                 change.tx,
                 "INSERT INTO providers (name, provider_type, base_url, config, enabled, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
@@ -234,7 +107,7 @@ class SqlStore:
         now = self._ts(codec.utc_now())
         async with self._config_change() as change:
             await self._require_provider(change.tx, provider_id)
-            row = await _returning(
+            row = await returning(
                 change.tx,
                 "INSERT INTO provider_keys (provider_id, name, key_encrypted, key_last4, healthy, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
@@ -299,7 +172,7 @@ class SqlStore:
         async with self._config_change() as change:
             await self._require_provider(change.tx, provider_id)
             await self._check_mapping_slot(change.tx, alias_name, order_index, -1)
-            row = await _returning(
+            row = await returning(
                 change.tx,
                 "INSERT INTO model_mappings (alias_name, provider_id, provider_model_name, "
                 "order_index, is_default, config, created_at, updated_at) "
@@ -359,7 +232,7 @@ class SqlStore:
         async with self._config_change() as change:
             if await change.tx.fetchrow("SELECT id FROM api_keys WHERE key_hash = ?", key_hash):
                 raise Conflict("key_hash", "a client key with this hash already exists")
-            row = await _returning(
+            row = await returning(
                 change.tx,
                 "INSERT INTO api_keys (name, key_hash, key_prefix, tenant, is_admin, rpm_limit, "
                 "tpm_limit, allowed_models, expires_at, created_at) "
@@ -372,29 +245,3 @@ class SqlStore:
 
     async def delete_api_key(self, key_id: int) -> bool:
         return await self._delete("api_keys", key_id)
-
-    # -- audit trail ------------------------------------------------------------------
-    async def insert_audit(self, records: Sequence[AuditRecord]) -> None:
-        if not records:
-            return
-        rows = [codec.audit_values(r, self._ts) for r in records]
-        async with self._transaction(write=True) as tx:
-            await tx.executemany(_INSERT_AUDIT, rows)
-
-    async def list_audit(
-        self, *, limit: int, after_id: int | None, filters: AuditFilter
-    ) -> list[AuditRecord]:
-        where, params = codec.audit_where(filters, after_id, self._ts)
-        rows = await self._fetch_all(
-            f"SELECT * FROM audit_log{where} ORDER BY id LIMIT ?", *params, max(0, int(limit))
-        )
-        return [codec.audit_from_row(r) for r in rows]
-
-    async def prune_audit(self, before: datetime) -> list[str]:
-        """Delete records older than ``before``; return the payload keys they referenced."""
-        async with self._transaction(write=True) as tx:
-            rows = await tx.fetch(
-                "DELETE FROM audit_log WHERE created_at < ? RETURNING payload_key",
-                self._ts(before),
-            )
-        return [row[0] for row in rows if row[0]]
