@@ -1,0 +1,2 @@
+"""The gateway benchmark (``scripts/bench``): fake upstream, bare floor, load generator,
+phases, report. Run ``scripts/bench --help``."""

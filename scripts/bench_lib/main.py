@@ -1,0 +1,244 @@
+"""``scripts/bench``: the gateway against the same fake upstream, direct, through a bare
+aiohttp pass-through (the floor) and through openai-proxy, in one run.
+
+Layout on a machine with two or more CPUs: the fake upstream, this load generator and
+py-spy share the first core; the floor and the proxy (one process each, one worker) are
+pinned to the second. Everything listens on 127.0.0.1 and stops by itself.
+Exit code: 0, or 1 when any request failed or any SSE event was malformed (``--strict``:
+also when a target does not hold), 2 when a process could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+
+from .loads import Target
+from .phases import PHASES, QUICK, Bench, Plan
+from .procs import Proc, cores, get, seed_gateway
+from .report import check_targets, render
+
+__all__ = ["main"]
+
+REPO = Path(__file__).resolve().parents[2]
+CLIENT_KEY = "sk-proxy-bench-client-key-0123456789"
+UPSTREAM_KEY = "sk-upstream-bench-0123456789"
+ADMIN_KEY = "sk-admin-bench-0123456789abcdef"
+SECRET_KEY = "bench-secret-key-for-hmac-0123456789"
+ENCRYPTION_KEY = base64.urlsafe_b64encode(b"openai-proxy-bench-fernet-key-32").decode()
+HIGH_RPM = "1000000000"
+DEFAULT_PROXY_CMD = "{python} -m proxy serve --host 127.0.0.1 --port {port}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small counts (CI smoke, ~15 s)")
+    p.add_argument("--json", default="bench-results.json", help="where to write the results")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help=f"comma-separated subset of {','.join(PHASES)}")
+    p.add_argument("--targets", default="direct,floor,proxy",
+                   help="comma-separated subset of direct,floor,proxy")
+    p.add_argument("--proxy-cmd", default=DEFAULT_PROXY_CMD,
+                   help="command starting the gateway; {python} and {port} are substituted")
+    p.add_argument("--profile", metavar="DIR",
+                   help="also run py-spy on the proxy under closed-loop and streaming load")
+    p.add_argument("--native", action="store_true", help="py-spy --native")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target does not hold")
+    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    return p
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import aiohttp
+
+    return {"cpu": model, "cpus": os.cpu_count(), "kernel": platform.release(),
+            "python": platform.python_version(), "aiohttp": aiohttp.__version__,
+            "uvloop": uvloop.__version__}
+
+
+def _proxy_env(tmp: Path) -> dict[str, str]:
+    data = tmp / "data"
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "PYTHONUNBUFFERED": "1",
+        "DATA_DIR": str(data),
+        "DATABASE_URL": f"sqlite:///{data / 'proxy.db'}",
+        "SECRET_KEY": SECRET_KEY,
+        "ENCRYPTION_KEY": ENCRYPTION_KEY,
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "RATE_LIMIT_GLOBAL_RPM": HIGH_RPM,
+        "RATE_LIMIT_PER_KEY_RPM": HIGH_RPM,
+        "RATE_LIMIT_PER_TENANT_RPM": HIGH_RPM,
+        "RATE_LIMIT_PER_IP_RPM": HIGH_RPM,
+        "SHUTDOWN_TIMEOUT": "5",
+    }
+
+
+def _metrics_of(port: int) -> dict[str, float]:
+    """A few counters from the proxy's /metrics (audit drops, rate-limited, requests)."""
+    wanted = ("proxy_audit_dropped_total", "proxy_rate_limited_total", "proxy_requests_total")
+    out: dict[str, float] = {}
+    try:
+        status, body = get(port, "/metrics", timeout=5.0)
+    except OSError:
+        return out
+    if status != 200:
+        return out
+    for line in body.decode(errors="replace").splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in wanted:
+            try:
+                out[name] = out.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+            except ValueError:
+                continue
+    return out
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _start(plan: Plan, names: list[str], tmp: Path, proxy_cmd: str, procs: list[Proc],
+           core_load: int | None, core_mid: int | None,
+           ) -> tuple[dict[str, Target], dict[str, int], int]:
+    """Start the upstream, the floor and the proxy (each appended to ``procs`` before it
+    starts, so the caller stops whatever did start)."""
+    up_port = _free_port()
+    upstream = Proc("upstream", [sys.executable, "-m", "scripts.bench_lib.upstream",
+                                 "--port", str(up_port)],
+                    env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO,
+                    log=tmp / "upstream.log", core=core_load)
+    procs.append(upstream)
+    upstream.start(up_port, "/health")
+    base = f"http://127.0.0.1:{up_port}/v1"
+    targets: dict[str, Target] = {}
+    if "direct" in names:
+        targets["direct"] = Target("direct", "127.0.0.1", up_port, token=UPSTREAM_KEY)
+    mid_pids: dict[str, int] = {}
+    if "floor" in names:
+        port = _free_port()
+        floor = Proc("floor", [sys.executable, str(REPO / "scripts" / "bench_floor.py"),
+                               "--port", str(port), "--upstream", base],
+                     env=dict(os.environ), cwd=REPO, log=tmp / "floor.log", core=core_mid)
+        procs.append(floor)
+        floor.start(port, "/health")
+        targets["floor"] = Target("floor", "127.0.0.1", port, token=UPSTREAM_KEY)
+        mid_pids["floor"] = floor.pid
+    if "proxy" in names:
+        port = _free_port()
+        env = _proxy_env(tmp)
+        (tmp / "data").mkdir()
+        asyncio.run(seed_gateway(
+            env["DATABASE_URL"], ENCRYPTION_KEY, SECRET_KEY, upstream_base=base,
+            upstream_key=UPSTREAM_KEY, client_key=CLIENT_KEY, models=plan.models(),
+            max_concurrency=max(plan.hold_streams, plan.stream_concurrency) + 100))
+        cmd = shlex.split(proxy_cmd.format(python=shlex.quote(sys.executable), port=port))
+        proxy = Proc("proxy", cmd, env=env, cwd=tmp, log=tmp / "proxy.log", core=core_mid)
+        procs.append(proxy)
+        proxy.start(port, "/readyz")
+        targets["proxy"] = Target("proxy", "127.0.0.1", port, token=CLIENT_KEY)
+        mid_pids["proxy"] = proxy.pid
+    return targets, mid_pids, upstream.pid
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    phases = tuple(p for p in args.phases.split(",") if p)
+    names = [n for n in ("direct", "floor", "proxy") if n in args.targets.split(",")]
+    if any(p not in PHASES for p in phases) or not names:
+        print(f"--phases must name some of {PHASES}; --targets some of direct,floor,proxy",
+              file=sys.stderr)
+        return 2
+    plan: Plan = QUICK if args.quick else Plan()
+    core_load, core_mid = cores()
+    if core_load is not None:
+        os.sched_setaffinity(0, {core_load})
+    tmp = Path(tempfile.mkdtemp(prefix="openai-proxy-bench-"))
+    procs: list[Proc] = []
+    started = time.monotonic()
+    try:
+        try:
+            targets, mid_pids, upstream_pid = _start(plan, names, tmp, args.proxy_cmd, procs,
+                                                     core_load, core_mid)
+        except (RuntimeError, OSError, ValueError) as exc:
+            print(f"bench: could not start: {exc}", file=sys.stderr)
+            return 2
+        bench = Bench(plan, targets, mid_pids, upstream_pid)
+        results = uvloop.run(bench.run(phases, _log))
+        profile: dict[str, Any] | None = None
+        if args.profile and "proxy" in mid_pids:
+            from .profile import profile_target, render_hotspots
+
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            profile = uvloop.run(profile_target(bench, "proxy", Path(args.profile),
+                                                native=args.native, core=core_load, log=_log))
+            (Path(args.profile) / "hotspots.txt").write_text(render_hotspots(profile))
+        proxy_metrics = _metrics_of(targets["proxy"].port) if "proxy" in targets else {}
+    finally:
+        exits = {p.name: p.stop() for p in reversed(procs)}
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    checks = check_targets(results)
+    errors = sum(r["errors"] for r in results.values())
+    malformed = sum(r["malformed"] for r in results.values())
+    doc = {
+        "command": shlex.join(["scripts/bench", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": {**_machine(), "pinning": {"upstream_and_loadgen": core_load,
+                                              "floor_and_proxy": core_mid}},
+        "plan": asdict(plan), "phases": list(phases), "targets": results, "checks": checks,
+        "figures": {c["figure"]: c["proxy"] for c in checks},
+        "floor_figures": {c["figure"]: c["floor"] for c in checks},
+        "proxy_metrics": proxy_metrics, "exit_codes": exits, "errors": errors,
+        "malformed": malformed, "seconds": round(time.monotonic() - started, 1),
+        "profile": profile,
+    }
+    Path(args.json).write_text(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    print(render(results, checks))
+    print(f"\n{errors} errors, {malformed} malformed SSE events, {doc['seconds']} s; "
+          f"JSON: {args.json}" + (f"; temp dir kept: {tmp}" if args.keep else ""))
+    for name, res in results.items():
+        kinds: dict[str, int] = {}
+        for phase in res.values():
+            if isinstance(phase, dict):
+                for sub in (phase, *[v for v in phase.values() if isinstance(v, dict)]):
+                    for kind, n in sub.get("error_kinds", {}).items():
+                        kinds[kind] = kinds.get(kind, 0) + n
+        if kinds:
+            print(f"  {name} errors: {kinds}", file=sys.stderr)
+    if errors or malformed:
+        return 1
+    if args.strict and any(c["holds"] is False for c in checks):
+        return 1
+    return 0

@@ -1,0 +1,231 @@
+"""The measured phases, run against every target (direct, floor, proxy) in turn, with the
+CPU time of the process in the middle read from ``/proc`` around each phase."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .client import build_request
+from .loads import Samples, Target, closed_loop, hold_streams, open_loop
+from .procs import cpu_seconds, rss_bytes, system_busy
+from .report import pct
+
+__all__ = ["PHASES", "QUICK", "Bench", "Plan"]
+
+PHASES = ("closed", "open", "stream", "memory")
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    closed_concurrency: int = 64
+    closed_seconds: float = 10.0
+    #: (requests per second, seconds)
+    open_rates: tuple[tuple[int, float], ...] = ((10, 6.0), (50, 8.0), (200, 5.0))
+    stream_concurrency: int = 200
+    stream_chunks: int = 100
+    stream_seconds: float = 5.0
+    hold_streams: int = 1000
+    hold_chunks: int = 50
+    hold_delay_ms: int = 100
+    warmup_seconds: float = 1.0
+
+    def models(self) -> list[str]:
+        return [self.unary_model, self.stream_model, self.hold_model]
+
+    @property
+    def unary_model(self) -> str:
+        return "bench-c1-d0"
+
+    @property
+    def stream_model(self) -> str:
+        return f"bench-c{self.stream_chunks}-d0"
+
+    @property
+    def hold_model(self) -> str:
+        return f"bench-c{self.hold_chunks}-d{self.hold_delay_ms}"
+
+
+QUICK = Plan(closed_concurrency=16, closed_seconds=1.0,
+             open_rates=((10, 1.0), (50, 1.0), (200, 1.0)), stream_concurrency=20,
+             stream_chunks=20, stream_seconds=1.0, hold_streams=50, hold_chunks=10,
+             hold_delay_ms=50, warmup_seconds=0.3)
+
+
+def _body(model: str, stream: bool) -> bytes:
+    return orjson.dumps({
+        "model": model, "stream": stream, "max_tokens": 64, "temperature": 0.2,
+        "messages": [{"role": "system", "content": "You are a terse benchmark assistant."},
+                     {"role": "user", "content": "Say hello to the gateway benchmark."}],
+    })
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else value * 1000.0
+
+
+@dataclass(slots=True)
+class _Cpu:
+    mid: float | None
+    upstream: float
+    own: float
+    machine: float = 0.0  # busy CPU seconds of the whole machine
+    steal: float = 0.0
+
+    @property
+    def foreign(self) -> float:
+        """CPU seconds used by processes that are not part of the bench."""
+        return max(0.0, self.machine - (self.mid or 0.0) - self.upstream - self.own)
+
+
+class Bench:
+    def __init__(self, plan: Plan, targets: dict[str, Target], mid_pids: dict[str, int],
+                 upstream_pid: int) -> None:
+        self.plan = plan
+        self.targets = targets
+        self.mid_pids = mid_pids  # floor/proxy -> pid of the process in the middle
+        self.upstream_pid = upstream_pid
+
+    def _snap(self, name: str) -> _Cpu:
+        pid = self.mid_pids.get(name)
+        machine, steal = system_busy()
+        return _Cpu(cpu_seconds(pid) if pid else None, cpu_seconds(self.upstream_pid),
+                    time.process_time(), machine, steal)
+
+    async def _measure(self, name: str,
+                       run: Callable[[], Awaitable[Samples]]) -> tuple[Samples, _Cpu]:
+        before = self._snap(name)
+        samples = await run()
+        after = self._snap(name)
+        mid = (after.mid - before.mid) if after.mid is not None and before.mid is not None else None
+        return samples, _Cpu(mid, after.upstream - before.upstream, after.own - before.own,
+                             after.machine - before.machine, after.steal - before.steal)
+
+    def _raw(self, name: str, model: str, stream: bool) -> bytes:
+        t = self.targets[name]
+        return build_request(t.host, t.port, t.path, _body(model, stream), t.token)
+
+    @staticmethod
+    def _summary(s: Samples, cpu: _Cpu) -> dict[str, Any]:
+        elapsed = s.elapsed or 1e-9
+        return {
+            "ok": s.ok, "errors": s.error_count, "error_kinds": dict(s.errors),
+            "malformed": s.malformed, "seconds": round(s.elapsed, 3), "rps": s.ok / elapsed,
+            "p50_ms": _ms(pct(s.latencies, 50)), "p90_ms": _ms(pct(s.latencies, 90)),
+            "p99_ms": _ms(pct(s.latencies, 99)), "max_ms": _ms(max(s.latencies, default=None)),
+            "cpu_ms_per_request": (cpu.mid * 1000.0 / s.ok) if cpu.mid is not None and s.ok else None,
+            "mid_busy": (cpu.mid / elapsed) if cpu.mid is not None else None,
+            "core0_busy": (cpu.upstream + cpu.own) / elapsed,
+            # other processes on the machine, in cores (0 on a quiet machine), and steal
+            "foreign_cores": cpu.foreign / elapsed, "steal_cores": cpu.steal / elapsed,
+        }
+
+    # -- phases ---------------------------------------------------------------------------
+
+    async def warmup(self, name: str) -> int:
+        p = self.plan
+        raw = self._raw(name, p.unary_model, False)
+        s = await closed_loop(self.targets[name], raw, None,
+                              concurrency=min(16, p.closed_concurrency), duration=p.warmup_seconds)
+        raw = self._raw(name, p.stream_model, True)
+        s2 = await closed_loop(self.targets[name], raw, p.stream_chunks,
+                               concurrency=min(16, p.stream_concurrency), duration=p.warmup_seconds)
+        return s.error_count + s2.error_count + s.malformed + s2.malformed
+
+    async def closed(self, name: str) -> dict[str, Any]:
+        p = self.plan
+        raw = self._raw(name, p.unary_model, False)
+        s, cpu = await self._measure(name, lambda: closed_loop(
+            self.targets[name], raw, None, concurrency=p.closed_concurrency,
+            duration=p.closed_seconds))
+        return {"concurrency": p.closed_concurrency, **self._summary(s, cpu)}
+
+    async def open(self, name: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        raw = self._raw(name, self.plan.unary_model, False)
+        for rate, seconds in self.plan.open_rates:
+            s, cpu = await self._measure(name, lambda r=rate, d=seconds: open_loop(  # type: ignore[misc]
+                self.targets[name], raw, rate=r, duration=d))
+            out[str(rate)] = {"rate": rate, **self._summary(s, cpu),
+                              "lag_p50_ms": _ms(pct(s.lag, 50)), "lag_p99_ms": _ms(pct(s.lag, 99))}
+        return out
+
+    async def stream(self, name: str) -> dict[str, Any]:
+        p = self.plan
+        raw = self._raw(name, p.stream_model, True)
+        s, cpu = await self._measure(name, lambda: closed_loop(
+            self.targets[name], raw, p.stream_chunks, concurrency=p.stream_concurrency,
+            duration=p.stream_seconds))
+        summary = self._summary(s, cpu)
+        summary.update({
+            "concurrency": p.stream_concurrency, "chunks_per_stream": p.stream_chunks,
+            "streams_per_s": summary.pop("rps"), "chunks": s.chunks,
+            "chunks_per_s": s.chunks / (s.elapsed or 1e-9),
+            "ttfc_p50_ms": _ms(pct(s.ttfc, 50)), "ttfc_p99_ms": _ms(pct(s.ttfc, 99)),
+            "cpu_us_per_chunk": (cpu.mid * 1e6 / s.chunks) if cpu.mid is not None and s.chunks else None,
+        })
+        return summary
+
+    async def memory(self, name: str) -> dict[str, Any]:
+        p = self.plan
+        pid = self.mid_pids[name]
+        raw = self._raw(name, p.hold_model, True)
+        before = rss_bytes(pid)
+        trace: list[tuple[float, int]] = []
+        finished = asyncio.Event()
+
+        async def sample() -> None:
+            while not finished.is_set():
+                trace.append((time.perf_counter(), rss_bytes(pid)))
+                try:
+                    await asyncio.wait_for(finished.wait(), 0.2)
+                except TimeoutError:
+                    pass
+
+        async def hold() -> Samples:
+            try:
+                return await hold_streams(self.targets[name], raw, p.hold_chunks,
+                                          count=p.hold_streams)
+            finally:
+                finished.set()
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(sample())
+            held = tg.create_task(self._measure(name, hold))
+        s, cpu = held.result()
+        opened = [(rss, sum(1 for a, b in s.intervals if a <= t < b)) for t, rss in trace]
+        full = [rss for rss, n in opened if n >= p.hold_streams]
+        summary = self._summary(s, cpu)
+        summary.update({
+            "streams": p.hold_streams, "chunks_per_stream": p.hold_chunks,
+            "delay_ms": p.hold_delay_ms, "chunks": s.chunks,
+            "streams_open": max((n for _, n in opened), default=0),
+            "rss_mb_before": before / _MB,
+            "rss_mb_peak": max((r for _, r in trace), default=0) / _MB,
+            "rss_mb_all_open": (max(full) / _MB) if full else None,
+        })
+        return summary
+
+    async def run(self, phases: tuple[str, ...], log: Callable[[str], None]) -> dict[str, Any]:
+        results: dict[str, dict[str, Any]] = {n: {} for n in self.targets}
+        for name in self.targets:
+            log(f"warm-up: {name}")
+            results[name]["warmup_errors"] = await self.warmup(name)
+        for phase in phases:
+            for name in self.targets:
+                if phase == "memory" and name not in self.mid_pids:
+                    continue
+                log(f"{phase}: {name}")
+                results[name][phase] = await getattr(self, phase)(name)
+        for res in results.values():
+            parts = [res[ph] for ph in ("closed", "stream", "memory") if ph in res]
+            parts += list(res.get("open", {}).values())
+            res["errors"] = res["warmup_errors"] + sum(x["errors"] for x in parts)
+            res["malformed"] = sum(x["malformed"] for x in parts)
+        return results
