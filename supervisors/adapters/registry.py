@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
+from .anthropic import AnthropicAdapter
 from .base import Adapter
+from .ollama import OllamaAdapter
 from .openai import OpenAIAdapter
 
 __all__ = ["adapter_for"]
 
+_OPENAI = OpenAIAdapter()
 
-def _build() -> dict[str, Adapter]:
-    adapters: dict[str, Adapter] = {"openai": OpenAIAdapter(), "custom": OpenAIAdapter()}
-    # the mock provider speaks the OpenAI wire format through an in-process transport
-    adapters["mock"] = adapters["openai"]
-    try:  # landed in their own modules; absent until then
-        from .anthropic import AnthropicAdapter
-
-        adapters["anthropic"] = AnthropicAdapter()
-    except ImportError:
-        pass
-    try:
-        from .ollama import OllamaAdapter
-
-        adapters["ollama"] = OllamaAdapter()
-    except ImportError:
-        pass
-    return adapters
-
-
-_ADAPTERS = _build()
+_ADAPTERS: MappingProxyType[str, Adapter] = MappingProxyType(
+    {
+        "openai": _OPENAI,
+        "custom": _OPENAI,
+        # the mock provider speaks the OpenAI wire format through an in-process transport
+        "mock": _OPENAI,
+        "anthropic": AnthropicAdapter(),
+        "ollama": OllamaAdapter(),
+    }
+)
 
 
 def adapter_for(provider_type: str) -> Adapter:
