@@ -53,9 +53,9 @@ class Plan:
 
 
 QUICK = Plan(closed_concurrency=16, closed_seconds=1.0,
-             open_rates=((10, 1.0), (50, 1.0), (200, 1.0)), stream_concurrency=20,
-             stream_chunks=20, stream_seconds=1.0, hold_streams=50, hold_chunks=10,
-             hold_delay_ms=50, warmup_seconds=0.3)
+             open_rates=((10, 0.6), (50, 0.6), (200, 0.6)), stream_concurrency=20,
+             stream_chunks=20, stream_seconds=0.8, hold_streams=50, hold_chunks=10,
+             hold_delay_ms=40, warmup_seconds=0.2)
 
 
 def _body(model: str, stream: bool) -> bytes:
