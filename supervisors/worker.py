@@ -35,6 +35,7 @@ _ERROR_BODY_LIMIT = 64 * 1024
 _READ_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 _DEFAULT_COOLDOWN = 5.0
 RECHECK_EVERY = 30.0
+_KEY_WAIT = 0.25
 
 
 def has_content(chunk: Chunk) -> bool:
@@ -144,12 +145,21 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
     pool, adapter, spec = sup.pool, sup.adapter, sup.spec
     tried: set[int | str] = set()
     last_key_error: ProxyError | None = None
+    waited = False
     while True:
         key: PoolKey | None = None
         if pool.total:
             key = _recheck(sup, tried) or pool.acquire(exclude=tried)
             if key is None:
                 key = pool.recheck_candidate()
+            if key is None and not waited:
+                # a key that comes back within moments (the router waited out its
+                # Retry-After on a slightly different clock) is worth the short wait
+                soon = pool.next_available_in()
+                if soon is not None and soon <= _KEY_WAIT:
+                    waited = True
+                    await asyncio.sleep(soon + 0.002)
+                    continue
             if key is None:
                 if last_key_error is not None and last_key_error.retryable:
                     raise last_key_error
@@ -183,9 +193,13 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
             last_key_error = err
             continue
         if key is not None and resp.status == 429:
-            pool.cool_down(key, err.retry_after or _DEFAULT_COOLDOWN, "HTTP 429")
+            # with Retry-After the key rests that long (the router's retry waits as long);
+            # without it, a lone key stays usable so the router's backoff can retry it
+            if err.retry_after or pool.total > 1:
+                pool.cool_down(key, err.retry_after or _DEFAULT_COOLDOWN, "HTTP 429")
             last_key_error = err
-            continue
+            if pool.total > 1:
+                continue
         raise err
 
 
