@@ -8,6 +8,8 @@ limited to configured aliases and upstream models (anything else becomes ``other
 
 from __future__ import annotations
 
+import asyncio
+
 from aioprometheus import Counter, Gauge, Histogram, Registry
 from aioprometheus.renderer import render
 
@@ -74,6 +76,9 @@ class Metrics:
             "proxy_stream_resumes_total", "Broken streams resumed on another provider",
             registry=reg,
         )
+        self.loop_tasks = Gauge(
+            "proxy_event_loop_tasks", "Tasks alive on the event loop (a leak shows here)"
+        )
         self.ratelimit_fallback = Counter(
             "proxy_ratelimit_backend_fallbacks_total",
             "Times the shared rate-limit backend failed and the in-process one took over",
@@ -129,5 +134,6 @@ class Metrics:
             self.circuit_state.set(labels, int(sup.circuit_state))
             self.inbox_depth.set(labels, sup.inbox.qsize())
             self.keys_healthy.set(labels, sup.pool.healthy_count)
+        self.loop_tasks.set({}, len(asyncio.all_tasks()))
         body, headers = render(self.registry, accept)
         return body, headers
