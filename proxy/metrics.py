@@ -77,7 +77,8 @@ class Metrics:
             registry=reg,
         )
         self.loop_tasks = Gauge(
-            "proxy_event_loop_tasks", "Tasks alive on the event loop (a leak shows here)"
+            "proxy_event_loop_tasks", "Tasks alive on the event loop (a leak shows here)",
+            registry=reg,
         )
         self.ratelimit_fallback = Counter(
             "proxy_ratelimit_backend_fallbacks_total",
