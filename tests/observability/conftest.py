@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -20,6 +21,8 @@ from proxy.crypto import KeyRing, client_key_prefix, generate_fernet_key, hash_c
 from proxy.store import AuditFilter, AuditRecord, apply_migrations, open_store
 from tests.harness import ProxyProcess
 from tests.services import free_port
+
+T = TypeVar("T")
 
 SECRET_KEY = "test-secret-key-for-hmac-0123456789"  # what tests.harness.ProxyProcess sets
 
@@ -87,8 +90,15 @@ async def fetch_audit(database_url: str, limit: int = 100_000) -> list[AuditReco
         await store.aclose()
 
 
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on a fresh loop in a helper thread (callable from sync
+    code and from inside a running loop alike)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=60)
+
+
 def read_audit(database_url: str, limit: int = 100_000) -> list[AuditRecord]:
-    return asyncio.run(fetch_audit(database_url, limit))
+    return run_sync(fetch_audit(database_url, limit))
 
 
 StartProxy = Callable[..., tuple[ProxyProcess, Seeded]]
@@ -101,7 +111,7 @@ def start_proxy(tmp_path: Path) -> Iterator[StartProxy]:
 
     def start(providers: list[ProviderSeed], *, env: dict[str, str] | None = None,
               client_keys: dict[str, dict[str, Any]] | None = None) -> tuple[ProxyProcess, Seeded]:
-        seeded = asyncio.run(_seed(tmp_path, providers, client_keys or {"client": {}}))
+        seeded = run_sync(_seed(tmp_path, providers, client_keys or {"client": {}}))
         proxy = ProxyProcess(tmp_path, env={**seeded.env, **(env or {})})
         started.append(proxy)
         proxy.start()
@@ -113,7 +123,7 @@ def start_proxy(tmp_path: Path) -> Iterator[StartProxy]:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    """Poll ``predicate`` until it returns something truthy; fail after ``within`` s."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -124,6 +134,19 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(interval)
+
+
+async def eventually(predicate: Callable[[], Any], within: float = 10.0,
+                     interval: float = 0.0) -> None:
+    """Poll ``predicate`` (sync or async) on the loop until truthy; fail after ``within`` s."""
+    async with asyncio.timeout(within):
+        while True:
+            result = predicate()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return
+            await asyncio.sleep(interval)
 
 
 def admin_audit(proxy: ProxyProcess, token: str) -> list[dict[str, Any]] | None:

@@ -18,7 +18,7 @@ from proxy.metrics import Metrics
 from proxy.payloads import LocalPayloadStore, check_key
 from proxy.store import AuditRecord, Store, apply_migrations, open_store
 
-from .conftest import fetch_audit, parse_prometheus, value
+from .conftest import eventually, fetch_audit, parse_prometheus, value
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -111,9 +111,7 @@ async def test_cancelled_writer_loses_nothing_and_writes_nothing_twice(store: St
     for i in range(3000):
         audit.submit(record(i))
     writer = asyncio.create_task(audit.run())
-    async with asyncio.timeout(5):
-        while audit._inflight is None:  # cancel while a batch is being written
-            await asyncio.sleep(0)
+    await eventually(lambda: audit._inflight is not None)  # cancel while a batch is written
     writer.cancel()
     await asyncio.gather(writer, return_exceptions=True)
     assert writer.cancelled()
@@ -127,9 +125,7 @@ async def test_cancelled_while_collecting_a_batch_flush_writes_it(store: Store) 
     for i in range(10):
         audit.submit(record(i))
     writer = asyncio.create_task(audit.run())
-    async with asyncio.timeout(5):
-        while not audit._pending:
-            await asyncio.sleep(0)
+    await eventually(lambda: audit._pending)
     writer.cancel()
     await asyncio.gather(writer, return_exceptions=True)
     assert audit.queued == 10
@@ -143,9 +139,7 @@ async def test_writer_batches_while_running_and_flush_drains_the_rest(store: Sto
     try:
         for i in range(450):
             audit.submit(record(i))
-        async with asyncio.timeout(10):
-            while audit.written < 450:
-                await asyncio.sleep(0.01)
+        await eventually(lambda: audit.written >= 450, interval=0.01)
     finally:
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
