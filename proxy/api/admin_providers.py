@@ -41,11 +41,24 @@ from .validate import read_json
 
 __all__ = ["provider_json", "setup_routes"]
 
+#: upper bounds, so that no config can make a provider spawn millions of workers or
+#: wait for centuries (ProviderConfig checks the lower bounds and the types)
+_CONFIG_CEILINGS: dict[str, float] = {
+    "timeout": 86_400.0,
+    "connect_timeout": 86_400.0,
+    "first_token_timeout": 86_400.0,
+    "idle_timeout": 86_400.0,
+    "recovery_timeout": 86_400.0,
+    "max_retries": 100,
+    "max_concurrency": 10_000,
+    "queue_size": 1_000_000,
+    "failure_threshold": 1_000_000,
+}
 _SENSITIVE_HEADER_WORDS = ("authorization", "key", "token", "secret", "password", "cookie")
 
 
 def _provider_type(name: str, value: Any) -> Any:
-    if value not in PROVIDER_TYPES:
+    if not isinstance(value, str) or value not in PROVIDER_TYPES:
         raise InvalidRequest(
             f"'{name}' must be one of {', '.join(sorted(PROVIDER_TYPES))}", param=name
         )
@@ -109,12 +122,16 @@ def provider_json(row: ProviderRow) -> dict[str, Any]:
 
 def _check_config(config: dict[str, Any]) -> None:
     try:
-        ProviderConfig.from_dict(config)
+        parsed = ProviderConfig.from_dict(config)
     except ValueError as exc:
         message = str(exc)
         field = message.split(" ", 1)[0]
         param = field if field.startswith("config.") else "config"
         raise InvalidRequest(f"Invalid provider config: {message}", param=param) from None
+    for name, ceiling in _CONFIG_CEILINGS.items():
+        if getattr(parsed, name) > ceiling:
+            raise InvalidRequest(f"Invalid provider config: config.{name} must be <= {ceiling}",
+                                 param=f"config.{name}")
 
 
 def _check_base_url(provider_type: str, base_url: str) -> str:
