@@ -31,34 +31,42 @@ def _norm(frame: str) -> tuple[str, str]:
 
 
 def analyze(raw: Path, top: int = 20) -> dict[str, Any]:
-    """Rank py-spy ``--format raw`` output: self time (leaf frame), total time (frame
-    anywhere on the stack) and self time per file, as percentages of all samples."""
+    """Rank py-spy ``--format raw`` output of the event-loop (main) thread: self time (leaf
+    frame), total time (frame anywhere on the stack) and self time per file, as percentages
+    of the main thread's samples. Other threads (aiosqlite, the default executor) are
+    reported apart by leaf line: py-spy counts their blocking ``queue.get`` as active."""
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     files: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
     samples = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        samples += n
-        frames = [_norm(f) for f in stack.split(";") if f]
-        if not frames:
+        raw_frames = [f for f in stack.split(";") if f]
+        if not raw_frames:
             continue
+        if any(f.startswith("Thread._bootstrap ") for f in raw_frames):
+            threads[_SITE.sub("", raw_frames[-1])] += n
+            continue
+        samples += n
+        frames = [_norm(f) for f in raw_frames]
         leaf, leaf_file = frames[-1]
         own[leaf] += n
         files[leaf_file] += n
         for name in {f for f, _ in frames}:
             total[name] += n
 
-    def ranked(counter: Counter[str]) -> list[tuple[str, float]]:
-        return [(k, round(100.0 * v / samples, 2)) for k, v in counter.most_common(top)]
+    def ranked(counter: Counter[str], base: int) -> list[tuple[str, float]]:
+        return [(k, round(100.0 * v / base, 2)) for k, v in counter.most_common(top)]
 
     if not samples:
-        return {"samples": 0, "self": [], "total": [], "files": []}
-    return {"samples": samples, "self": ranked(own), "total": ranked(total),
-            "files": ranked(files)}
+        return {"samples": 0, "self": [], "total": [], "files": [], "other_threads": []}
+    return {"samples": samples, "self": ranked(own, samples), "total": ranked(total, samples),
+            "files": ranked(files, samples),
+            "other_threads": ranked(threads, samples)}  # % of main-thread samples
 
 
 async def _spy(pid: int, seconds: int, out: Path, native: bool, core: int | None) -> int:
@@ -116,8 +124,9 @@ def _longer(plan: Any, phase: str, seconds: float) -> Any:
 def render_hotspots(report: dict[str, Any], top: int = 15) -> str:
     lines: list[str] = []
     for phase, data in report.items():
-        lines.append(f"### {phase}: {data['samples']} samples")
-        for title, key in (("self", "self"), ("total", "total"), ("self by file", "files")):
+        lines.append(f"### {phase}: {data['samples']} samples of the event-loop thread")
+        for title, key in (("self", "self"), ("total", "total"), ("self by file", "files"),
+                           ("other threads, by leaf line", "other_threads")):
             lines.append(f"\n{title}:")
             lines.extend(f"  {share:6.2f}%  {frame}" for frame, share in data[key][:top])
         lines.append("")
