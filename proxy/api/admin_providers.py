@@ -4,6 +4,9 @@ A provider is ``{name, provider_type, base_url, config, enabled}``. ``base_url``
 checked for its type (``validate_base_url``) and stored normalised (no trailing ``/``);
 ``config`` is checked with ``ProviderConfig.from_dict`` and stored as the client sent it.
 ``PATCH`` replaces the fields it names (``config`` as a whole object, not merged).
+Names are 1-100 of ``A-Z a-z 0-9 . _ -`` (they appear in ``provider/model``, metric
+labels and ``x-proxy-provider``); numeric config values also have upper bounds
+(``_CONFIG_CEILINGS``: timeouts ≤ 1 day, ``max_concurrency`` ≤ 10 000, ...).
 
 Header values in ``config.headers`` whose names suggest a credential (``authorization``,
 ``*key*``, ``*token*``, ``*secret*``, ...) are shown masked (``****`` + last 4). A
