@@ -55,7 +55,12 @@ class ProviderSupervisor:
         self.observer = observer
         config = spec.config
         self.inbox: asyncio.Queue[Call] = asyncio.Queue(config.queue_size)
-        self.breaker = CircuitBreaker(config.failure_threshold, config.recovery_timeout)
+        # a failed probe doubles the wait, up to ten times the configured recovery
+        self.breaker = CircuitBreaker(
+            config.failure_threshold,
+            config.recovery_timeout,
+            max_recovery_timeout=config.recovery_timeout * 10,
+        )
         self.pool = KeyPool(spec.keys)
         self.intensity = intensity or RestartIntensity(max_restarts=5, period=10.0)
         self.state = "starting"
