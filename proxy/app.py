@@ -163,6 +163,7 @@ async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
-    tasks = list(app[BACKGROUND])
+    background: set[asyncio.Task[None]] = app[BACKGROUND]
+    tasks = list(background)
     if tasks:
         await asyncio.wait(tasks, timeout=5.0)

@@ -22,4 +22,4 @@ LIMITS = web.AppKey("limits", Limits)
 AUDIT = web.AppKey("audit", AuditLog)
 PAYLOADS = web.AppKey("payloads", PayloadStore)
 #: short-lived tasks started by handlers (token charging); awaited on shutdown
-BACKGROUND = web.AppKey("background", set[asyncio.Task[None]])
+BACKGROUND: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("background", set)

@@ -16,7 +16,7 @@ __all__ = ["GatewayRunner"]
 log = logging.getLogger("proxy.http")
 
 
-class _JsonErrorHandler(RequestHandler):  # type: ignore[type-arg]
+class _JsonErrorHandler(RequestHandler):
     def handle_error(
         self,
         request: BaseRequest,
@@ -42,7 +42,7 @@ class _JsonErrorHandler(RequestHandler):  # type: ignore[type-arg]
 
 
 class _GatewayServer(web.Server):
-    def __call__(self) -> RequestHandler:  # type: ignore[type-arg]
+    def __call__(self) -> RequestHandler:
         return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
 
 

@@ -11,7 +11,7 @@ the next chain entry when only text was sent; otherwise the stream ends with an 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +70,7 @@ class Router:
 
     async def stream(
         self, op: Op, body: dict[str, Any], route: Route, request_id: str, trace: Trace
-    ) -> AsyncIterator[list[Chunk]]:
+    ) -> AsyncGenerator[list[Chunk], None]:
         """Yield chunk batches; raise a ``ProxyError`` before the first batch for a normal
         error response, or after it for the in-band error event."""
         loop = asyncio.get_running_loop()

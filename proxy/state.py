@@ -60,16 +60,16 @@ class Gateway:
 
     def _apply(self, snapshot: ConfigSnapshot) -> None:
         keys_by_provider: dict[int, list[tuple[int | str, str, str]]] = {}
-        for row in snapshot.provider_keys:
+        for key in snapshot.provider_keys:
             try:
-                secret = self.keyring.decrypt(row.key_encrypted)
+                secret = self.keyring.decrypt(key.key_encrypted)
             except DecryptionError:
                 log.error(
                     "provider key cannot be decrypted with ENCRYPTION_KEY; skipped",
-                    extra={"key_id": row.id, "provider_id": row.provider_id},
+                    extra={"key_id": key.id, "provider_id": key.provider_id},
                 )
                 continue
-            keys_by_provider.setdefault(row.provider_id, []).append((row.id, row.name, secret))
+            keys_by_provider.setdefault(key.provider_id, []).append((key.id, key.name, secret))
         specs: list[ProviderSpec] = []
         for row in snapshot.providers:
             try:

@@ -39,7 +39,7 @@ class _AiohttpResponse:
         self._resp = resp
         self.status = resp.status
         # lower-cased view for the adapters' parse_error / parse_retry_after
-        self.headers = {k.lower(): v for k, v in resp.headers.items()}
+        self.headers: Mapping[str, str] = {k.lower(): v for k, v in resp.headers.items()}
 
     async def read(self, limit: int) -> bytes:
         content = self._resp.content

@@ -96,9 +96,9 @@ async def _execute(sup: ProviderSupervisor, call: Call) -> None:
         await call.reply.put(err)
         return
     except TimeoutError:
-        err = UpstreamTimeout("upstream request exceeded its time budget", provider=sup.name)
-        sup.record_failure(err, call)
-        await call.reply.put(err)
+        timeout = UpstreamTimeout("upstream request exceeded its time budget", provider=sup.name)
+        sup.record_failure(timeout, call)
+        await call.reply.put(timeout)
         return
     except asyncio.CancelledError:
         raise

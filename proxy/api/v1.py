@@ -99,7 +99,7 @@ async def _stream(
         response = await open_stream(request, _trace_headers(request_id, trace, limit_headers))
         app[METRICS].ttfb.observe({"provider": trace.provider or "none"},
                                   time.perf_counter() - request["started"])
-        write = response.write
+        write: Callable[[bytes], Awaitable[None]] = response.write
         if "capture" in request:
             write = _capturing(response, request["capture"])
         await write(encode_batch(first))
