@@ -103,3 +103,15 @@ async def test_full_audit_queue_drops_with_counter_and_keeps_serving(
                                json={"model": "fast", "messages": [{"role": "user", "content": "x"}]})
         assert resp.status_code == 200
     assert "audit queue full" in proxy.logs()
+
+
+async def test_shutdown_right_after_traffic_writes_every_queued_record(
+    start_proxy: StartProxy,
+) -> None:
+    proxy, seeded = start_proxy(_providers())
+    statuses = await _blast(proxy.url, seeded.client_keys["client"], "stop", n=500)
+    assert statuses == Counter({200: 500})
+    proxy.stop()  # SIGTERM at once: the writer is cancelled, flush() writes the rest
+    assert proxy.proc is not None and proxy.proc.returncode == 0
+    ids = {r.request_id for r in await fetch_audit(seeded.database_url)}
+    assert ids == {f"stop-{i}" for i in range(500)}

@@ -56,7 +56,7 @@ def _scenario(start_proxy: StartProxy, env: dict[str, str],
               fetch: Callable[[str], bytes], break_store: Callable[[ProxyProcess], None],
               kind: str) -> None:
     proxy, seeded = start_proxy(
-        [ProviderSeed("mock", config={"tokens": 3000}, aliases=(("big", "mock-big", 0),)),
+        [ProviderSeed("mock", config={"tokens": 1500}, aliases=(("big", "mock-big", 0),)),
          ProviderSeed("tiny", "mock", config={"response": "short answer"},
                       aliases=(("small", "mock-small", 0),))],
         env={"AUDIT_STORE_CONTENT": "true", "AUDIT_INLINE_MAX_BYTES": str(INLINE_MAX), **env},
@@ -83,10 +83,12 @@ def _scenario(start_proxy: StartProxy, env: dict[str, str],
         assert inline.request_body is not None
         assert inline.request_body.encode() == small.request.content
 
-        listed = admin_audit(proxy, ADMIN_KEY)
-        if listed is not None:  # the admin API shows the reference too
-            entry = next(e for e in listed if e["request_id"] == f"big-{kind}-1")
-            assert entry.get("payload_key") == rec.payload_key
+        listed = {e["request_id"]: e for e in admin_audit(proxy, ADMIN_KEY)}
+        assert listed[f"big-{kind}-1"]["payload_key"] == rec.payload_key
+        assert listed[f"big-{kind}-1"]["response_body"] is None
+        assert listed[f"small-{kind}-1"]["response_body"] == inline.response_body
+        health = proxy.admin.health()["payload_store"]
+        assert health["backend"] == kind and health["status"] == "ok"
 
         break_store(proxy)
         after = _ask(http, key, "big", f"big-{kind}-2", stream=True)
@@ -96,6 +98,8 @@ def _scenario(start_proxy: StartProxy, env: dict[str, str],
         assert failed.response_body is None
         assert failed.error is not None and "payload not stored" in failed.error
         assert _ask(http, key, "small", f"small-{kind}-2", stream=False).status_code == 200
+        health = proxy.admin.health()["payload_store"]
+        assert health["status"] == "error" and health["last_error"]
         samples = parse_prometheus(http.get("/metrics").text)
         assert value(samples, "proxy_audit_payloads_total", kind=kind, outcome="failed") == 1
         assert value(samples, "proxy_audit_payloads_total", kind=kind, outcome="stored") == 1

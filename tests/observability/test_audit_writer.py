@@ -97,7 +97,7 @@ async def test_payload_store_failure_keeps_record_notes_it_counts_and_logs_once(
         row = rows[f"req-{i}"]
         assert row.payload_key is None and row.request_body is None and row.response_body is None
         assert row.error is not None and "payload not stored" in row.error
-    assert rows["req-0"].error.startswith("client disconnected; payload not stored")
+    assert (rows["req-0"].error or "").startswith("client disconnected; payload not stored")
     assert rows["req-99"].response_body == "tiny" and rows["req-99"].error is None
     failed = metric(metrics, "proxy_audit_payloads_total", kind="local", outcome="failed")
     skipped = metric(metrics, "proxy_audit_payloads_total", kind="local", outcome="skipped")
