@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -60,7 +61,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake_anthropic: FakeUpstre
     tmp: Path = tmp_path_factory.mktemp("providers")
     with ProxyProcess(tmp) as proc:
         admin = proc.admin
-        common = {"max_retries": 0, "failure_threshold": NEVER_OPEN}
+        common: dict[str, Any] = {"max_retries": 0, "failure_threshold": NEVER_OPEN}
         claude = admin.provider("claude", "anthropic", fake_anthropic.base_url,
                                 keys=[ANTHROPIC_KEY], **common)
         admin.mapping("claude", claude["id"], "claude-sonnet-4-5")

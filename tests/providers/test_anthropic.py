@@ -4,18 +4,20 @@ the strict fake Messages API, asserting on both the answer and what the fake rec
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from tests.fakes import TOOL_ARGUMENTS, FakeUpstream
 
 from .conftest import ANTHROPIC_KEY
-from .observe import headers_of
+from .observe import headers_of, stream_chunks
 
 pytestmark = pytest.mark.timeout(30)
 
-WEATHER_TOOL = {
+WEATHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {
         "name": "get_weather",
@@ -79,7 +81,7 @@ def test_system_developer_and_same_role_messages_are_merged(
 def test_max_tokens_from_mapping_config_provider_default_and_client(
     client: openai.OpenAI, anthropic_fake: FakeUpstream
 ) -> None:
-    user = [{"role": "user", "content": "tokens:3"}]
+    user: list[ChatCompletionMessageParam] = [{"role": "user", "content": "tokens:3"}]
     client.chat.completions.create(model="claude-mt", messages=user)
     mapped = anthropic_fake.requests[-1].json
     assert (mapped["model"], mapped["max_tokens"], mapped["temperature"]) == (
@@ -131,9 +133,9 @@ def test_unicode_multipart_and_image_content(
 
 
 def test_tool_call_and_follow_up_turn(client: openai.OpenAI, anthropic_fake: FakeUpstream) -> None:
-    messages: list[dict[str, object]] = [{"role": "user", "content": "please call tool"}]
+    messages: list[Any] = [{"role": "user", "content": "please call tool"}]
     resp = client.chat.completions.create(
-        model="claude", messages=messages, tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        model="claude", messages=messages, tools=[WEATHER_TOOL],
         tool_choice={"type": "function", "function": {"name": "get_weather"}})
     choice = resp.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -142,20 +144,20 @@ def test_tool_call_and_follow_up_turn(client: openai.OpenAI, anthropic_fake: Fak
     assert calls is not None and len(calls) == 1
     call = calls[0]
     assert call.type == "function" and call.id.startswith("toolu_")
-    assert call.function.name == "get_weather"  # type: ignore[union-attr]
-    assert isinstance(call.function.arguments, str)  # type: ignore[union-attr]
-    assert json.loads(call.function.arguments) == TOOL_ARGUMENTS  # type: ignore[union-attr]
+    assert call.function.name == "get_weather"
+    assert isinstance(call.function.arguments, str)
+    assert json.loads(call.function.arguments) == TOOL_ARGUMENTS
     sent = anthropic_fake.requests[-1].json
     assert sent["tools"] == [{"name": "get_weather", "description": "Weather for a city",
-                              "input_schema": WEATHER_TOOL["function"]["parameters"]}]  # type: ignore[index]
+                              "input_schema": WEATHER_TOOL["function"]["parameters"]}]
     assert sent["tool_choice"] == {"type": "tool", "name": "get_weather"}
 
     messages += [
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
         {"role": "tool", "tool_call_id": call.id, "content": "22 degrees"},
     ]
-    follow = client.chat.completions.create(model="claude", messages=messages,  # type: ignore[arg-type]
-                                            tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    follow = client.chat.completions.create(model="claude", messages=messages,
+                                            tools=[WEATHER_TOOL])
     assert follow.choices[0].finish_reason == "stop"
     assert follow.choices[0].message.content == " ".join(f"word{i}" for i in range(12))
     turns = anthropic_fake.requests[-1].json["messages"]
@@ -170,10 +172,10 @@ def test_tool_call_and_follow_up_turn(client: openai.OpenAI, anthropic_fake: Fak
     ("auto", {"type": "auto"}), ("required", {"type": "any"}), ("none", {"type": "none"}),
 ])
 def test_tool_choice_strings(client: openai.OpenAI, anthropic_fake: FakeUpstream,
-                             choice: str, sent: dict[str, str]) -> None:
+                             choice: Any, sent: dict[str, str]) -> None:
     client.chat.completions.create(
         model="claude", messages=[{"role": "user", "content": "tokens:1"}],
-        tools=[WEATHER_TOOL], tool_choice=choice)  # type: ignore[list-item,arg-type]
+        tools=[WEATHER_TOOL], tool_choice=choice)
     assert anthropic_fake.requests[-1].json["tool_choice"] == sent
 
 
@@ -183,7 +185,7 @@ def test_streaming_text_with_usage(client: openai.OpenAI, anthropic_fake: FakeUp
         stream_options={"include_usage": True})
     assert raw.headers["x-proxy-provider"] == "claude"
     assert raw.headers["content-type"].startswith("text/event-stream")
-    chunks = list(raw.parse())
+    chunks = stream_chunks(raw)
     with_choices = [c for c in chunks if c.choices]
     assert "".join(c.choices[0].delta.content or "" for c in with_choices) == (
         "word0 word1 word2 word3 word4 word5")
@@ -216,7 +218,7 @@ def test_streaming_tool_call_deltas_reassembled_by_sdk(
     deltas: list[str] = []
     with client.chat.completions.stream(
         model="claude", messages=[{"role": "user", "content": "call tool"}],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
     ) as stream:
         for event in stream:
             if event.type == "tool_calls.function.arguments.delta":
@@ -237,7 +239,7 @@ async def test_async_streaming_tool_call(
 ) -> None:
     stream = await aclient.chat.completions.create(
         model="claude", messages=[{"role": "user", "content": "call tool"}],
-        tools=[WEATHER_TOOL], stream=True)  # type: ignore[list-item]
+        tools=[WEATHER_TOOL], stream=True)
     ids, names, arguments, finishes = set(), set(), "", []
     async for chunk in stream:
         for choice in chunk.choices:
@@ -296,9 +298,9 @@ def test_upstream_429_is_a_429_then_the_key_rests(
     client: openai.OpenAI, anthropic_fake: FakeUpstream
 ) -> None:
     anthropic_fake.add_fault(status=429, retry_after=30)
-    user = [{"role": "user", "content": "hi"}]
+    user: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="claude-rl", messages=user)  # type: ignore[arg-type]
+        client.chat.completions.create(model="claude-rl", messages=user)
     assert info.value.status_code == 429
     body = info.value.body
     assert isinstance(body, dict) and body["type"] == "rate_limit_error"
@@ -307,7 +309,7 @@ def test_upstream_429_is_a_429_then_the_key_rests(
     # the provider's only key now rests for the upstream's Retry-After: the next request
     # is refused by the gateway itself (503 + Retry-After) without calling the upstream
     with pytest.raises(openai.InternalServerError) as again:
-        client.chat.completions.create(model="claude-rl", messages=user)  # type: ignore[arg-type]
+        client.chat.completions.create(model="claude-rl", messages=user)
     assert again.value.status_code == 503
     assert 20 <= int(again.value.response.headers["retry-after"]) <= 30
     assert anthropic_fake.stats()["hits"] == 1
@@ -337,3 +339,89 @@ def test_finish_reason_length_streaming(client: openai.OpenAI, anthropic_fake: F
     assert [c.choices[0].finish_reason for c in chunks if c.choices and
             c.choices[0].finish_reason] == ["length"]
     assert anthropic_fake.requests[-1].json["max_tokens"] == 3
+
+
+def test_temperature_clamped_user_as_metadata_and_n_rejected(
+    client: openai.OpenAI, anthropic_fake: FakeUpstream
+) -> None:
+    client.chat.completions.create(model="claude", messages=[{"role": "user", "content": "x"}],
+                                   temperature=1.7, top_p=0.5, user="user-42", seed=9)
+    sent = anthropic_fake.requests[-1].json
+    assert (sent["temperature"], sent["top_p"]) == (1, 0.5)
+    assert sent["metadata"] == {"user_id": "user-42"}
+    assert "seed" not in sent and "user" not in sent
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="claude", n=2,
+                                       messages=[{"role": "user", "content": "x"}])
+    assert isinstance(info.value.body, dict) and info.value.body["param"] == "n"
+    assert anthropic_fake.stats()["hits"] == 1
+
+
+def test_stream_error_event_without_a_next_hop_is_an_in_band_error(
+    client: openai.OpenAI, anthropic_fake: FakeUpstream
+) -> None:
+    anthropic_fake.add_fault(error_event_after_chunks=2)
+    received, finishes = "", []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(
+            model="claude", messages=[{"role": "user", "content": "tokens:6"}], stream=True
+        ):
+            for choice in chunk.choices:
+                received += choice.delta.content or ""
+                if choice.finish_reason:
+                    finishes.append(choice.finish_reason)
+    assert received == "word0 word1 "  # what arrived before the break
+    assert finishes == []  # a truncated answer is never presented as complete
+    assert "Overloaded" in info.value.message or "interrupted" in info.value.message
+
+
+def test_parallel_tool_results_and_trailing_text_merge_into_one_user_turn(
+    client: openai.OpenAI, anthropic_fake: FakeUpstream
+) -> None:
+    calls: list[Any] = [{"id": f"toolu_01call{i}", "type": "function",
+              "function": {"name": "get_weather", "arguments": json.dumps({"city": city})}}
+             for i, city in enumerate(("Paris", "Oslo"))]
+    resp = client.chat.completions.create(model="claude", tools=[WEATHER_TOOL], messages=[
+        {"role": "user", "content": "call tool for two cities"},
+        {"role": "assistant", "content": "Checking both.", "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "toolu_01call0", "content": "22 degrees"},
+        {"role": "tool", "tool_call_id": "toolu_01call1", "content": "3 degrees"},
+        {"role": "user", "content": "echo:thanks"},
+    ])
+    assert resp.choices[0].message.content == "thanks"
+    turns = anthropic_fake.requests[-1].json["messages"]
+    assert [t["role"] for t in turns] == ["user", "assistant", "user"]
+    assert turns[1]["content"] == [
+        {"type": "text", "text": "Checking both."},
+        {"type": "tool_use", "id": "toolu_01call0", "name": "get_weather",
+         "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "toolu_01call1", "name": "get_weather",
+         "input": {"city": "Oslo"}},
+    ]
+    assert turns[2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "toolu_01call0", "content": "22 degrees"},
+        {"type": "tool_result", "tool_use_id": "toolu_01call1", "content": "3 degrees"},
+        {"type": "text", "text": "echo:thanks"},
+    ]
+
+
+def test_assistant_prefill_is_continued(client: openai.OpenAI, anthropic_fake: FakeUpstream) -> None:
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "tokens:5"},
+                {"role": "assistant", "content": "word0 word1 "}]
+    resp = client.chat.completions.create(model="claude", messages=messages)
+    assert resp.choices[0].message.content == "word2 word3 word4"
+    # the API rejects a final assistant text ending in white space: it was cut
+    assert anthropic_fake.requests[-1].json["messages"][-1] == {
+        "role": "assistant", "content": "word0 word1"}
+    stream = client.chat.completions.create(model="claude", messages=messages, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == (
+        "word2 word3 word4")
+
+
+def test_json_schema_response_format(client: openai.OpenAI, anthropic_fake: FakeUpstream) -> None:
+    schema: dict[str, Any] = {"type": "object", "properties": {"city": {"type": "string"}}}
+    client.chat.completions.create(
+        model="claude", messages=[{"role": "user", "content": "tokens:1"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "w", "schema": schema}})
+    assert anthropic_fake.requests[-1].json["output_config"] == {
+        "format": {"type": "json_schema", "schema": schema}}

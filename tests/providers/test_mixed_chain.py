@@ -3,18 +3,21 @@ anthropic → ollama, each hop with its own mapping defaults (see conftest)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakes import FakeUpstream, embedding
 from tests.harness import ProxyProcess
 
-from .observe import metric_total
+from .observe import metric_total, stream_chunks
 
 pytestmark = pytest.mark.timeout(30)
 
 TEXT6 = "word0 word1 word2 word3 word4 word5"
-ASK6 = [{"role": "user", "content": "tokens:6"}]
+ASK6: list[ChatCompletionMessageParam] = [{"role": "user", "content": "tokens:6"}]
 
 
 def _fail_openai_and_anthropic(fakes: dict[str, FakeUpstream], *, reset: bool = False) -> None:
@@ -52,7 +55,7 @@ def _assert_hop_bodies(fakes: dict[str, FakeUpstream], *, stream: bool) -> None:
 def test_first_hop_serves_with_its_own_defaults(
     client: openai.OpenAI, fakes: dict[str, FakeUpstream]
 ) -> None:
-    raw = client.chat.completions.with_raw_response.create(model="gpt-4", messages=ASK6)  # type: ignore[arg-type]
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4", messages=ASK6)
     resp = raw.parse()
     assert resp.choices[0].message.content == TEXT6
     assert resp.model.startswith("gpt-4o")
@@ -68,7 +71,7 @@ def test_two_failing_hops_third_serves(
 ) -> None:
     _fail_openai_and_anthropic(fakes)
     before = (_fallbacks(gateway, "upstream_503"), _fallbacks(gateway, "upstream_529"))
-    raw = client.chat.completions.with_raw_response.create(model="gpt-4", messages=ASK6)  # type: ignore[arg-type]
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4", messages=ASK6)
     resp = raw.parse()
     assert resp.choices[0].message.content == TEXT6
     assert resp.choices[0].finish_reason == "stop"
@@ -86,10 +89,10 @@ def test_two_failing_hops_third_serves_a_stream(
     _fail_openai_and_anthropic(fakes, reset=True)
     before = _fallbacks(gateway)
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4", messages=ASK6, stream=True)  # type: ignore[arg-type]
+        model="gpt-4", messages=ASK6, stream=True)
     assert raw.headers["x-proxy-provider"] == "chain-llama"
     assert raw.headers["x-proxy-attempts"] == "4"
-    chunks = list(raw.parse())
+    chunks = stream_chunks(raw)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT6
     assert [c.choices[0].finish_reason for c in chunks if c.choices and
             c.choices[0].finish_reason] == ["stop"]
@@ -103,10 +106,11 @@ async def test_async_stream_falls_back_with_usage(
 ) -> None:
     _fail_openai_and_anthropic(fakes)
     raw = await aclient.chat.completions.with_raw_response.create(
-        model="gpt-4", messages=ASK6, stream=True,  # type: ignore[arg-type]
+        model="gpt-4", messages=ASK6, stream=True,
         stream_options={"include_usage": True})
     assert raw.headers["x-proxy-provider"] == "chain-llama"
-    chunks = [c async for c in raw.parse()]
+    parsed: Any = raw.parse()
+    chunks = [c async for c in parsed]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT6
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 6
@@ -115,10 +119,10 @@ async def test_async_stream_falls_back_with_usage(
 def test_second_hop_serves_a_stream(client: openai.OpenAI, fakes: dict[str, FakeUpstream]) -> None:
     fakes["openai"].add_fault(times=-1, model="gpt-4o", status=500)
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4", messages=ASK6, stream=True)  # type: ignore[arg-type]
+        model="gpt-4", messages=ASK6, stream=True)
     assert (raw.headers["x-proxy-provider"], raw.headers["x-proxy-attempts"]) == (
         "chain-claude", "3")
-    chunks = list(raw.parse())
+    chunks = stream_chunks(raw)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT6
     assert {c.model for c in chunks} == {"claude-sonnet-4-5"}
     assert fakes["anthropic"].requests[-1].json["max_tokens"] == 50
@@ -129,7 +133,7 @@ def test_client_values_win_over_every_hops_defaults(
     client: openai.OpenAI, fakes: dict[str, FakeUpstream]
 ) -> None:
     _fail_openai_and_anthropic(fakes)
-    resp = client.chat.completions.create(model="gpt-4", messages=ASK6,  # type: ignore[arg-type]
+    resp = client.chat.completions.create(model="gpt-4", messages=ASK6,
                                           temperature=0.1, max_tokens=20, seed=3)
     assert resp.choices[0].message.content == TEXT6
     assert fakes["openai"].requests[-1].json["temperature"] == 0.1
@@ -145,9 +149,9 @@ def test_stream_cut_midway_resumes_on_the_next_provider(
 ) -> None:
     fakes["openai"].add_fault(model="gpt-4o", cut_after_chunks=2)
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4", messages=ASK6, stream=True)  # type: ignore[arg-type]
+        model="gpt-4", messages=ASK6, stream=True)
     assert raw.headers["x-proxy-provider"] == "chain-openai"
-    chunks = list(raw.parse())
+    chunks = stream_chunks(raw)
     # one uninterrupted answer: what openai sent, then the rest from anthropic
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT6
     assert [c.choices[0].finish_reason for c in chunks if c.choices and
@@ -195,7 +199,47 @@ def test_every_hop_failing_is_a_502(client: openai.OpenAI, fakes: dict[str, Fake
     _fail_openai_and_anthropic(fakes)
     fakes["ollama"].add_fault(times=-1, status=500, message="model crashed")
     with pytest.raises(openai.InternalServerError) as info:
-        client.chat.completions.create(model="gpt-4", messages=ASK6)  # type: ignore[arg-type]
+        client.chat.completions.create(model="gpt-4", messages=ASK6)
     assert info.value.status_code == 502
     assert info.value.response.headers["x-proxy-attempts"] == "4"
     assert fakes["ollama"].stats()["hits"] == 1
+
+
+def test_anthropic_stream_error_event_resumes_on_ollama(
+    client: openai.OpenAI, fakes: dict[str, FakeUpstream]
+) -> None:
+    fakes["openai"].add_fault(times=-1, model="gpt-4o", status=503)
+    fakes["anthropic"].add_fault(model="claude-sonnet-4-5", error_event_after_chunks=3)
+    chunks = list(client.chat.completions.create(model="gpt-4", messages=ASK6, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT6
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and
+            c.choices[0].finish_reason] == ["stop"]
+    assert fakes["anthropic"].stats()["hits"] == fakes["ollama"].stats()["hits"] == 1
+
+
+def test_context_length_moves_on_without_retrying(
+    client: openai.OpenAI, fakes: dict[str, FakeUpstream]
+) -> None:
+    fakes["openai"].add_fault(times=-1, model="gpt-4o", status=400,
+                              code="context_length_exceeded")
+    fakes["anthropic"].add_fault(times=-1, model="claude-sonnet-4-5", status=400,
+                                 code="context_length_exceeded")
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4", messages=ASK6)
+    assert raw.parse().choices[0].message.content == TEXT6
+    # openai has max_retries 1, yet a context-length error is not retried there
+    assert (raw.headers["x-proxy-provider"], raw.headers["x-proxy-attempts"]) == (
+        "chain-llama", "3")
+    assert fakes["openai"].stats()["hits"] == fakes["anthropic"].stats()["hits"] == 1
+
+
+def test_a_request_error_from_a_middle_hop_is_returned_untouched(
+    client: openai.OpenAI, fakes: dict[str, FakeUpstream]
+) -> None:
+    fakes["openai"].add_fault(times=-1, model="gpt-4o", status=503)
+    reason = "messages.0.content: image too large"
+    fakes["anthropic"].add_fault(times=-1, model="claude-sonnet-4-5", status=400,
+                                 message=reason)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-4", messages=ASK6)
+    assert isinstance(info.value.body, dict) and info.value.body["message"] == reason
+    assert fakes["ollama"].stats()["hits"] == 0

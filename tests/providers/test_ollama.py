@@ -4,17 +4,22 @@ fake native Ollama API (``/api/chat`` NDJSON, ``/api/embed``)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+)
 
 from tests.fakes import TOOL_ARGUMENTS, FakeUpstream, embedding
 
-from .observe import headers_of
+from .observe import headers_of, stream_chunks
 
 pytestmark = pytest.mark.timeout(30)
 
-WEATHER_TOOL = {
+WEATHER_TOOL: ChatCompletionFunctionToolParam = {
     "type": "function",
     "function": {"name": "get_weather", "description": "Weather for a city",
                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
@@ -83,7 +88,7 @@ def test_ndjson_stream_becomes_sse(client: openai.OpenAI, ollama_fake: FakeUpstr
         stream_options={"include_usage": True})
     assert raw.headers["content-type"].startswith("text/event-stream")
     assert raw.headers["x-proxy-provider"] == "llama"
-    chunks = list(raw.parse())
+    chunks = stream_chunks(raw)
     with_choices = [c for c in chunks if c.choices]
     assert with_choices[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in with_choices) == (
@@ -112,17 +117,18 @@ async def test_async_stream_and_length(aclient: openai.AsyncOpenAI, ollama_fake:
 
 
 def test_tools_and_follow_up(client: openai.OpenAI, ollama_fake: FakeUpstream) -> None:
-    messages: list[dict[str, object]] = [{"role": "user", "content": "call tool now"}]
-    resp = client.chat.completions.create(model="llama", messages=messages,  # type: ignore[arg-type]
-                                          tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    messages: list[Any] = [{"role": "user", "content": "call tool now"}]
+    resp = client.chat.completions.create(model="llama", messages=messages,
+                                          tools=[WEATHER_TOOL])
     choice = resp.choices[0]
     assert choice.finish_reason == "tool_calls"
     calls = choice.message.tool_calls
     assert calls is not None and len(calls) == 1
     call = calls[0]
-    assert call.function.name == "get_weather"  # type: ignore[union-attr]
-    assert isinstance(call.function.arguments, str)  # type: ignore[union-attr]
-    assert json.loads(call.function.arguments) == TOOL_ARGUMENTS  # type: ignore[union-attr]
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall)
+    assert call.function.name == "get_weather"
+    assert isinstance(call.function.arguments, str)
+    assert json.loads(call.function.arguments) == TOOL_ARGUMENTS
     assert call.id
     assert ollama_fake.requests[-1].json["tools"] == [WEATHER_TOOL]
 
@@ -130,8 +136,8 @@ def test_tools_and_follow_up(client: openai.OpenAI, ollama_fake: FakeUpstream) -
         {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
         {"role": "tool", "tool_call_id": call.id, "content": "22 degrees"},
     ]
-    follow = client.chat.completions.create(model="llama", messages=messages,  # type: ignore[arg-type]
-                                            tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    follow = client.chat.completions.create(model="llama", messages=messages,
+                                            tools=[WEATHER_TOOL])
     assert follow.choices[0].finish_reason == "stop"
     assert follow.choices[0].message.content == " ".join(f"word{i}" for i in range(12))
     sent = ollama_fake.requests[-1].json["messages"]
@@ -143,7 +149,7 @@ def test_tools_and_follow_up(client: openai.OpenAI, ollama_fake: FakeUpstream) -
 def test_streaming_tool_call(client: openai.OpenAI, ollama_fake: FakeUpstream) -> None:
     with client.chat.completions.stream(
         model="llama", messages=[{"role": "user", "content": "call tool"}],
-        tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL],
     ) as stream:
         final = stream.get_final_completion()
     choice = final.choices[0]
@@ -193,3 +199,34 @@ def test_upstream_model_not_found_is_a_404(client: openai.OpenAI, ollama_fake: F
                                        messages=[{"role": "user", "content": "hi"}])
     body = info.value.body
     assert isinstance(body, dict) and "not found" in body["message"]
+
+
+def test_image_data_url_and_tool_choice_none(client: openai.OpenAI, ollama_fake: FakeUpstream) -> None:
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    resp = client.chat.completions.create(model="llama", messages=[{"role": "user", "content": [
+        {"type": "text", "text": "echo:what is"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+        {"type": "text", "text": "this"},
+    ]}], tools=[WEATHER_TOOL], tool_choice="none")
+    assert resp.choices[0].message.content == "what is\nthis"
+    sent = ollama_fake.requests[-1].json
+    assert sent["messages"] == [{"role": "user", "content": "echo:what is\nthis",
+                                 "images": [png]}]
+    assert "tools" not in sent
+
+
+def test_stream_error_line_without_a_next_hop_is_an_in_band_error(
+    client: openai.OpenAI, ollama_fake: FakeUpstream
+) -> None:
+    ollama_fake.add_fault(error_event_after_chunks=2)
+    received, finishes = "", []
+    with pytest.raises(openai.APIError):
+        for chunk in client.chat.completions.create(
+            model="llama", messages=[{"role": "user", "content": "tokens:6"}], stream=True
+        ):
+            for choice in chunk.choices:
+                received += choice.delta.content or ""
+                if choice.finish_reason:
+                    finishes.append(choice.finish_reason)
+    assert received == "word0 word1 "
+    assert finishes == []
