@@ -17,6 +17,7 @@ from supervisors.spec import ProviderConfig, ProviderSpec
 
 from .auth import ClientKeyIndex
 from .crypto import DecryptionError, KeyRing
+from .logs import register_secrets
 from .metrics import Metrics
 from .routing import RoutingTable
 from .store.base import ConfigSnapshot, Store
@@ -70,6 +71,7 @@ class Gateway:
                 )
                 continue
             keys_by_provider.setdefault(key.provider_id, []).append((key.id, key.name, secret))
+            register_secrets(secret)
         specs: list[ProviderSpec] = []
         for row in snapshot.providers:
             try:

@@ -21,6 +21,7 @@ from supervisors.messages import Op
 
 from ..appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, ROUTER, SETTINGS
 from ..auth import ClientKey
+from ..logs import log_request
 from ..router import Trace
 from ..store.base import AuditRecord
 from .sse import DONE, encode_batch, encode_error, open_stream
@@ -146,13 +147,19 @@ def _finish(
         task = asyncio.ensure_future(limits.charge(client, usage))
         request.app[BACKGROUND].add(task)
         task.add_done_callback(request.app[BACKGROUND].discard)
+    latency = time.perf_counter() - started
+    log_request(
+        request.method, endpoint, status, latency, client_key_id=client.id,
+        tenant=client.tenant, alias=alias, provider=trace.provider,
+        upstream_model=trace.model, attempts=trace.attempts, error=error,
+    )
     app[AUDIT].submit(
         AuditRecord(
             created_at=datetime.now(UTC),
             request_id=request["request_id"],
             endpoint=endpoint,
             status=status,
-            latency_ms=round((time.perf_counter() - started) * 1000.0, 3),
+            latency_ms=round(latency * 1000.0, 3),
             api_key_id=client.id,
             tenant=client.tenant,
             alias=alias,

@@ -29,9 +29,16 @@ COUNTERS = frozenset(
         "proxy_stream_resumes_total",
         # proxy/metrics.py: Redis limit backend failed, in-process limits took over
         "proxy_ratelimit_backend_fallbacks_total",
+        # proxy/metrics.py: the audit writer and retention
+        "proxy_audit_records_total",
+        "proxy_audit_payloads_total",
+        "proxy_audit_pruned_total",
     }
 )
-GAUGES = frozenset({"proxy_circuit_state", "proxy_inbox_depth", "proxy_provider_keys_healthy"})
+GAUGES = frozenset({
+    "proxy_circuit_state", "proxy_inbox_depth", "proxy_provider_keys_healthy",
+    "proxy_event_loop_tasks",
+})
 HISTOGRAMS = frozenset({"proxy_request_duration_seconds", "proxy_time_to_first_byte_seconds"})
 
 # Series names a query may select: a histogram exists only as its three series.
