@@ -3,6 +3,10 @@
 Requests pass through unchanged (unknown fields included), except that streams always ask
 the upstream for usage (``stream_options.include_usage``) so the gateway can account
 tokens; the usage chunk is relayed only when the client asked for it.
+
+The upstream key goes in ``Authorization: Bearer``, or, when the provider config sets
+``auth_header`` (Azure-style gateways: ``"api-key"``), in that header. Keep such keys in
+the encrypted key pool (``/admin/keys``), never in ``config.headers``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,12 @@ class OpenAIAdapter:
         if spec.config.headers:
             headers.update(spec.config.headers)
         if key:
-            headers["authorization"] = "Bearer " + key
+            # Azure-style gateways take the key in their own header (config auth_header)
+            auth_header = spec.config.extra.get("auth_header")
+            if auth_header:
+                headers[str(auth_header).lower()] = key
+            else:
+                headers["authorization"] = "Bearer " + key
         if stream and spec.config.extra.get("stream_usage", True):
             options = body.get("stream_options")
             if not (isinstance(options, dict) and options.get("include_usage")):
