@@ -121,10 +121,10 @@ def render(results: Result, checks: list[dict[str, Any]]) -> str:
         lines.append("".join([f"{label:<{width}}", *(f"{_fmt(v):>12}" for v in values),
                               f"{ratio:>12}"]))
     lines.append("")
-    lines.append(f"{'target (proxy)':<34}{'proxy':>12}{'floor':>12}{'target':>14}{'holds?':>8}")
+    lines.append(f"{'target (proxy)':<42}{'proxy':>12}{'floor':>12}{'target':>14}{'holds?':>8}")
     for row in checks:
         holds = {True: "yes", False: "NO", None: "-"}[row["holds"]]
-        lines.append(f"{row['label'] + ' (' + row['unit'] + ')':<34}{_fmt(row['proxy']):>12}"
+        lines.append(f"{row['label'] + ' (' + row['unit'] + ')':<42}{_fmt(row['proxy']):>12}"
                      f"{_fmt(row['floor']):>12}{row['target']:>14}{holds:>8}")
     busiest = max((x for x in _foreign(results)), default=0.0)
     if busiest > 0.2:
