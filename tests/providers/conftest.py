@@ -18,6 +18,7 @@ that never opens, so every test sees the same attempts):
     embed-chain   chain-openai text-embedding-3-small, chain-llama nomic-embed-text
     embed-claude  chain-claude claude-sonnet-4-5
     embed-skip    chain-claude claude-sonnet-4-5, chain-llama nomic-embed-text
+    embed-outage  chain-openai text-embedding-3-small, chain-claude claude-sonnet-4-5
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake_anthropic: FakeUpstre
         admin.mapping("embed-claude", c_claude["id"], "claude-sonnet-4-5")
         admin.mapping("embed-skip", c_claude["id"], "claude-sonnet-4-5", order=0)
         admin.mapping("embed-skip", c_llama["id"], "nomic-embed-text", order=1)
+        admin.mapping("embed-outage", c_openai["id"], "text-embedding-3-small", order=0)
+        admin.mapping("embed-outage", c_claude["id"], "claude-sonnet-4-5", order=1)
         proc.client_key_value = admin.client_key("providers", tenant="t-prov")  # type: ignore[attr-defined]
         yield proc
 

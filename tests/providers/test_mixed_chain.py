@@ -186,6 +186,23 @@ def test_embeddings_on_an_anthropic_only_chain_are_a_clear_400(
     assert fakes["anthropic"].stats()["hits"] == 0
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "product bug: proxy/router.py Router._first raises the LAST hop's error; when the only "
+    "embedding-capable hop failed with a 5xx, the trailing anthropic hop's "
+    "UnsupportedOperation turns an upstream outage into a non-retryable 400"))
+def test_embeddings_outage_is_not_reported_as_a_bad_request(
+    client: openai.OpenAI, fakes: dict[str, FakeUpstream]
+) -> None:
+    fakes["openai"].add_fault(times=-1, path="/v1/embeddings", status=503)
+    with pytest.raises(openai.APIStatusError) as info:
+        client.embeddings.create(model="embed-outage", input="hello")
+    assert fakes["openai"].stats()["hits_by_path"] == {"/v1/embeddings": 2}
+    # the request was fine; the one provider that could serve it is down: 502, not 400
+    assert info.value.status_code == 502
+    body = info.value.body
+    assert isinstance(body, dict) and body["type"] == "upstream_error"
+
+
 def test_embeddings_skip_the_anthropic_hop(
     client: openai.OpenAI, fakes: dict[str, FakeUpstream]
 ) -> None:
