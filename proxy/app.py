@@ -9,7 +9,6 @@ and streams finish for ``SHUTDOWN_TIMEOUT`` seconds, then unwinds these contexts
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -23,11 +22,13 @@ from supervisors.transport import HttpTransport, Transport
 
 from .appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, PAYLOADS, ROUTER, SETTINGS
 from .audit import AuditLog, AuditRetention
+from .circuit_share import SharedCircuits
 from .config import Settings
 from .crypto import KeyRing
 from .demo import seed_demo
 from .limits import Limits
 from .metrics import Metrics
+from .observer import GatewayObserver
 from .payloads import build_payload_store
 from .ratelimit import build_rate_limiter
 from .router import Router
@@ -110,7 +111,8 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     def transport_for(spec: ProviderSpec) -> Transport:
         return MockTransport(spec) if spec.type == "mock" else http
 
-    root = RootSupervisor(transport_for, metrics)
+    observer = GatewayObserver(metrics)
+    root = RootSupervisor(transport_for, observer)
     assert settings.encryption_key is not None and settings.secret_key is not None
     gateway = Gateway(
         app[_STORE],
@@ -124,15 +126,22 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     app[GATEWAY] = gateway
     app[ROUTER] = Router(root, metrics.fallback)
     await gateway.reload()
-    sync = asyncio.create_task(gateway.sync_forever(), name="config-sync")
+    tasks = [asyncio.create_task(gateway.sync_forever(), name="config-sync")]
+    shared: SharedCircuits | None = None
+    if settings.share_circuit_state and settings.redis_url:
+        shared = SharedCircuits(settings.redis_url, root)
+        observer.on_circuit_open = shared.publish
+        tasks.append(asyncio.create_task(shared.run(), name="circuit-share"))
     try:
         await gateway.store.listen(gateway.notify)
         yield
     finally:
-        sync.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sync
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await root.stop(grace=min(5.0, settings.shutdown_timeout))
+        if shared is not None:
+            await shared.aclose()
 
 
 async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:

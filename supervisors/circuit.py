@@ -127,6 +127,17 @@ class CircuitBreaker:
         if self.state is CircuitState.HALF_OPEN and self._probes > 0:
             self._probes -= 1
 
+    def force_open(self, seconds: float) -> None:
+        """Open now for ``seconds`` because another replica's breaker for the same
+        provider opened (shared circuit state). Keeps a longer open period."""
+        if not self.enabled or seconds <= 0:
+            return
+        if self.state is CircuitState.OPEN and self._recovery_left() >= seconds:
+            return
+        self._state = CircuitState.OPEN
+        self._opened_at = self._clock() - self.recovery_timeout + seconds
+        self._probes = 0
+
     def retry_after(self) -> float:
         """Seconds until a probe is allowed: 0 when CLOSED or when a half-open slot is
         free; while the half-open probes are all in flight, the time is unknown (it

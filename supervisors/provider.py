@@ -33,6 +33,7 @@ class Observer(Protocol):
 
     def provider_result(self, provider: str, model: str, outcome: str) -> None: ...
     def worker_restarted(self, provider: str) -> None: ...
+    def circuit_opened(self, provider: str, seconds: float) -> None: ...
 
 
 class Escalation(Exception):
@@ -105,8 +106,11 @@ class ProviderSupervisor:
 
     def record_failure(self, err: ProxyError, call: Call) -> None:
         if err.provider_fault:
+            was_open = self.breaker.state is CircuitState.OPEN
             self.breaker.record_failure()
             self.last_error = err.message[:300]
+            if not was_open and self.breaker.state is CircuitState.OPEN:
+                self.observer.circuit_opened(self.name, self.breaker.retry_after())
         else:
             self.breaker.release()
         self.observer.provider_result(self.name, str(call.body.get("model", "")), err.reason)

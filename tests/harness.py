@@ -99,6 +99,7 @@ class ProxyProcess:
         self._admin: AdminClient | None = None
 
     def start(self, timeout: float = 20.0) -> ProxyProcess:
+        self.tmp.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "proxy", "serve", "--host", "127.0.0.1",

@@ -188,3 +188,20 @@ def test_state_values_match_the_metric() -> None:
 def test_invalid_settings_are_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(**kwargs)  # type: ignore[arg-type]
+
+
+def test_force_open_opens_for_the_given_time_and_keeps_a_longer_one() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(3, 10.0, clock=clock)
+    breaker.force_open(4.0)
+    assert breaker.state is CircuitState.OPEN and not breaker.allow()
+    assert breaker.retry_after() == pytest.approx(4.0)
+    breaker.force_open(1.0)  # shorter: the longer open period stays
+    assert breaker.retry_after() == pytest.approx(4.0)
+    clock.advance(4.0)
+    assert breaker.state is CircuitState.HALF_OPEN and breaker.allow()
+    breaker.record_success()
+    assert breaker.state is CircuitState.CLOSED
+    disabled = CircuitBreaker(0, 10.0, clock=clock)
+    disabled.force_open(5.0)
+    assert disabled.allow()
