@@ -427,7 +427,7 @@ def test_json_schema_response_format(client: openai.OpenAI, anthropic_fake: Fake
         "format": {"type": "json_schema", "schema": schema}}
 
 
-def _stream_text_finish_usage(client: openai.OpenAI) -> tuple[str, list[str], Any]:
+def _stream_text_finish_usage(client: openai.OpenAI) -> tuple[str, list[Any], Any]:
     chunks = list(client.chat.completions.create(
         model="claude", messages=[{"role": "user", "content": "tokens:5"}], stream=True,
         stream_options={"include_usage": True}))
