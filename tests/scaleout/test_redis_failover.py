@@ -82,18 +82,22 @@ def _on_redis(redis_url: str, key_id: object) -> bool:
         return any(True for _ in r.scan_iter(match=f"*:key:{key_id}", count=1000))
 
 
-async def test_redis_outage_fails_open_and_recovery_restores_the_shared_limit(
+async def test_redis_outage_fails_open_and_serves_without_errors(
         cluster: Cluster, redis_server: PrivateRedis) -> None:
     urls = [r.url for r in cluster.replicas]
     roomy = _new_key(cluster, "roomy", 100_000)  # limited, so every request asks Redis
-    with Traffic(urls, str(roomy["key"]), "m") as traffic:
-        await asyncio.sleep(1.0)
-        assert _on_redis(redis_server.url, roomy["id"])
-        redis_server.stop()
-        killed_at = time.monotonic()
-        await asyncio.sleep(2.0)
-        with ScaleAdmin(urls[1]) as admin:
-            assert admin.health()["redis"]["status"] == "error"
+    try:
+        with Traffic(urls, str(roomy["key"]), "m") as traffic:
+            traffic.wait_for(10)
+            assert _on_redis(redis_server.url, roomy["id"])
+            redis_server.stop()
+            killed_at = time.monotonic()
+            await asyncio.sleep(2.0)
+            with ScaleAdmin(urls[1]) as admin:
+                assert admin.health()["redis"]["status"] == "error"
+    finally:
+        redis_server.stop()  # a no-op when it is already down
+        redis_server.start()
     before = [o for o in traffic.outcomes if o.started < killed_at]
     after = [o for o in traffic.outcomes if o.started >= killed_at]
     assert before and after
@@ -102,8 +106,22 @@ async def test_redis_outage_fails_open_and_recovery_restores_the_shared_limit(
     assert {o.url for o in after} == set(urls), "a replica stopped serving without Redis"
     assert max(o.elapsed for o in after) < 2.0, "requests stalled on the dead Redis"
 
+
+@pytest.mark.xfail(strict=True, reason=(
+    "product bug: after a Redis restart every stale pooled connection fails once "
+    "('Connection closed by server', no retry) and flips the replica to in-process limits, "
+    "so a burst right after recovery over-admits (proxy/ratelimit/redis_backend.py "
+    "connect_redis + proxy/ratelimit/failover.py FailoverRateLimiter)"))
+async def test_shared_limit_is_exact_again_after_redis_restarts(
+        cluster: Cluster, redis_server: PrivateRedis) -> None:
+    urls = [r.url for r in cluster.replicas]
+    # a burst fills each replica's Redis connection pool
+    warm = _new_key(cluster, "warm", 100_000)
+    assert set(await _burst(urls, str(warm["key"]), 4 * N)) == {200}
+    redis_server.stop()
     redis_server.start()
-    # each replica probes Redis again after its back-off; wait until both write to it
+    # each replica notices, falls back, probes again after its back-off and resumes:
+    # wait until both have written to the new Redis
     probes = {url: _new_key(cluster, f"probe-{i}", 100_000) for i, url in enumerate(urls)}
     until = time.monotonic() + 10.0
     pending = set(urls)
