@@ -15,6 +15,8 @@ from aioprometheus.renderer import render
 
 from supervisors.root import RootSupervisor
 
+from .fastmetrics import FastCounter, FastHistogram
+
 __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (
@@ -101,13 +103,26 @@ class Metrics:
             registry=reg,
         )
         self.known_models: frozenset[str] = frozenset()
+        # hot-path views, copied into the collectors above at scrape time
+        self.fast_requests = FastCounter(self.requests, ("method", "endpoint", "status"))
+        self.fast_duration = FastHistogram(self.duration, ("method", "endpoint"))
+        self.fast_provider = FastCounter(self.provider_requests, ("provider", "model", "status"))
+        self.fast_tokens = FastCounter(self.tokens, ("provider", "model", "kind"))
+        self.fast_ttfb = FastHistogram(self.ttfb, ("provider",))
+        self._fast = (self.fast_requests, self.fast_duration, self.fast_provider,
+                      self.fast_tokens, self.fast_ttfb)
 
     # -- supervisors.provider.Observer ----------------------------------------------------
 
     def provider_result(self, provider: str, model: str, outcome: str) -> None:
-        self.provider_requests.inc(
-            {"provider": provider, "model": self.model_label(model), "status": outcome}
-        )
+        self.fast_provider.add((provider, self.model_label(model), outcome))
+
+    def request_done(self, method: str, endpoint: str, status: int, seconds: float) -> None:
+        self.fast_duration.observe((method, endpoint), seconds)
+        self.fast_requests.add((method, endpoint, str(status)))
+
+    def first_byte(self, provider: str, seconds: float) -> None:
+        self.fast_ttfb.observe((provider,), seconds)
 
     def worker_restarted(self, provider: str) -> None:
         self.restarts.inc({"provider": provider})
@@ -125,9 +140,7 @@ class Metrics:
         for kind in ("prompt_tokens", "completion_tokens"):
             value = usage.get(kind)
             if isinstance(value, int) and value > 0:
-                self.tokens.add(
-                    {"provider": provider, "model": label, "kind": kind.split("_")[0]}, value
-                )
+                self.fast_tokens.add((provider, label, kind[:-7]), value)
 
     def render(self, root: RootSupervisor, accept: list[str]) -> tuple[bytes, dict[str, str]]:
         for sup in root.providers():
@@ -136,5 +149,7 @@ class Metrics:
             self.inbox_depth.set(labels, sup.inbox.qsize())
             self.keys_healthy.set(labels, sup.pool.healthy_count)
         self.loop_tasks.set({}, len(asyncio.all_tasks()))
+        for fast in self._fast:
+            fast.sync()
         body, headers = render(self.registry, accept)
         return body, headers

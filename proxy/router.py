@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisors.backoff import retry_delay
-from supervisors.errors import ProxyError, StreamBroken, Unavailable, UpstreamTimeout
+from supervisors.errors import (
+    ProxyError,
+    StreamBroken,
+    Unavailable,
+    UnsupportedOperation,
+    UpstreamTimeout,
+)
 from supervisors.messages import Call, Chunk, Op, Reply, Result, StreamEnd
 from supervisors.root import RootSupervisor
 
@@ -221,8 +227,10 @@ class Router:
                     if delay is None:
                         break
                     await asyncio.sleep(delay)
-            only_unavailable = only_unavailable and isinstance(err, Unavailable)
-            last = err
+            # "this hop cannot do embeddings" must not hide why the others failed
+            if not (isinstance(err, UnsupportedOperation) and last is not None):
+                only_unavailable = only_unavailable and isinstance(err, Unavailable)
+                last = err
             if index + 1 < len(route.hops):
                 trace.reasons.append(err.reason)
                 self._on_fallback(route.alias, err.reason)

@@ -91,7 +91,4 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     finally:
         request_id_var.reset(token)
-        elapsed = time.perf_counter() - started
-        labels = {"method": request.method, "endpoint": endpoint}
-        metrics.duration.observe(labels, elapsed)
-        metrics.requests.inc({**labels, "status": str(status)})
+        metrics.request_done(request.method, endpoint, status, time.perf_counter() - started)

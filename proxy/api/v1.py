@@ -98,8 +98,8 @@ async def _stream(
     error: str | None = None
     try:
         response = await open_stream(request, _trace_headers(request_id, trace, limit_headers))
-        app[METRICS].ttfb.observe({"provider": trace.provider or "none"},
-                                  time.perf_counter() - request["started"])
+        app[METRICS].first_byte(trace.provider or "none",
+                                time.perf_counter() - request["started"])
         write: Callable[[bytes], Awaitable[None]] = response.write
         if "capture" in request:
             write = _capturing(response, request["capture"])

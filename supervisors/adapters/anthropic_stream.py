@@ -72,6 +72,7 @@ class AnthropicStreamDecoder:
         "_parser",
         "_skip",
         "_tools",
+        "_finished",
         "_wants_usage",
         "done",
         "malformed",
@@ -81,6 +82,7 @@ class AnthropicStreamDecoder:
     def __init__(self, wants_usage: bool, model: str, skip_whitespace: str = "") -> None:
         self._parser = SSEParser()
         self._wants_usage = wants_usage
+        self._finished = False
         self._id = ""
         self._model = model
         #: whitespace cut from a prefill; cut again from the start of the answer
@@ -102,6 +104,9 @@ class AnthropicStreamDecoder:
         out = self._translate(self._parser.flush())
         if not out:
             self._raise_pending()
+        if not self.done and self._finished and self._wants_usage and self.usage is not None:
+            # no message_stop, but the answer finished: still hand the client its usage
+            self._emit(out, None, usage_=self.usage)
         return out
 
     def _raise_pending(self) -> None:
@@ -168,6 +173,7 @@ class AnthropicStreamDecoder:
             self._count(obj.get("usage"))
             reason = finish_reason((obj.get("delta") or {}).get("stop_reason"), bool(self._tools))
             if reason is not None:
+                self._finished = True
                 self._emit(out, {}, finish_reason=reason)
         elif kind == "message_stop":
             if self._wants_usage and self.usage is not None:

@@ -452,10 +452,6 @@ def test_stream_without_message_stop_is_finalised(client: openai.OpenAI,
     assert (text, finishes) == ("word0 word1 word2 word3 word4", ["stop"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: supervisors/adapters/anthropic_stream.py AnthropicStreamDecoder emits the "
-    "include_usage chunk only on message_stop; close() drops it when the stream ends "
-    "without message_stop although message_delta carried the usage"))
 def test_stream_without_message_stop_still_sends_the_usage_chunk(
     client: openai.OpenAI, anthropic_fake: FakeUpstream
 ) -> None:

@@ -186,10 +186,6 @@ def test_embeddings_on_an_anthropic_only_chain_are_a_clear_400(
     assert fakes["anthropic"].stats()["hits"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: proxy/router.py Router._first raises the LAST hop's error; when the only "
-    "embedding-capable hop failed with a 5xx, the trailing anthropic hop's "
-    "UnsupportedOperation turns an upstream outage into a non-retryable 400"))
 def test_embeddings_outage_is_not_reported_as_a_bad_request(
     client: openai.OpenAI, fakes: dict[str, FakeUpstream]
 ) -> None:
