@@ -11,7 +11,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 
-from aioprometheus import Counter, Histogram
+from aioprometheus import Counter, Histogram, histogram
 
 __all__ = ["FastCounter", "FastHistogram"]
 
@@ -71,6 +71,7 @@ class FastHistogram:
             except KeyError:
                 collector.observe(labels, 0.0)  # creates the aggregator; overwritten below
                 target = collector.get_value(labels)
+            assert isinstance(target, histogram.Histogram)
             running = 0
             for bound, count in zip(bounds, agg.counts, strict=True):
                 running += count
