@@ -47,7 +47,7 @@ _SESSION = web.AppKey("session", aiohttp.ClientSession)
 def build_app(settings: Settings) -> web.Application:
     """``settings`` must already carry its secrets (``proxy.secrets.ensure_secrets``)."""
     from .api import admin, health, v1
-    from .api.middleware import gateway_middleware
+    from .api.middleware import REQUEST_IDS, RequestIds, gateway_middleware
 
     app = web.Application(
         middlewares=[gateway_middleware], client_max_size=settings.max_request_bytes
@@ -55,6 +55,7 @@ def build_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[BACKGROUND] = set()
+    app[REQUEST_IDS] = RequestIds()
     health.setup_routes(app)
     v1.setup_routes(app)
     admin.setup_routes(app)

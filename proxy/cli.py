@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -69,6 +70,11 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
         await runner.cleanup()
         print(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    # everything allocated so far lives for the whole process: keep it out of the
+    # collector's way, and collect young objects less often (fewer pauses per request)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

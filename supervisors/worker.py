@@ -87,16 +87,22 @@ def _answer_nowait(call: Call, error: ProxyError) -> None:
 
 
 async def _execute(sup: ProviderSupervisor, call: Call) -> None:
+    # one timer per call: first the first-token budget, then (moved) the total deadline
+    first_by = min(call.deadline,
+                   asyncio.get_running_loop().time() + sup.spec.config.first_token_timeout)
+    budget = asyncio.timeout_at(first_by)
     try:
-        async with asyncio.timeout_at(call.deadline):
-            await _attempt(sup, call)
+        async with budget:
+            await _attempt(sup, call, budget)
     except ProxyError as err:
         err.provider = sup.name
         sup.record_failure(err, call)
         await call.reply.put(err)
         return
     except TimeoutError:
-        timeout = UpstreamTimeout("upstream request exceeded its time budget", provider=sup.name)
+        what = ("upstream request exceeded its time budget" if budget.when() != first_by
+                else "upstream sent no first token within first_token_timeout")
+        timeout = UpstreamTimeout(what, provider=sup.name)
         sup.record_failure(timeout, call)
         await call.reply.put(timeout)
         return
@@ -111,15 +117,15 @@ async def _execute(sup: ProviderSupervisor, call: Call) -> None:
     sup.record_success(call)
 
 
-async def _attempt(sup: ProviderSupervisor, call: Call) -> None:
+async def _attempt(sup: ProviderSupervisor, call: Call, budget: asyncio.Timeout) -> None:
     adapter, config = sup.adapter, sup.spec.config
     if call.op not in adapter.ops:
         raise UnsupportedOperation(
             f"provider type {sup.spec.type!r} does not support {call.op}", provider=sup.name
         )
     if not call.stream:
-        async with asyncio.timeout(config.first_token_timeout):
-            resp = await _open(sup, call)
+        resp = await _open(sup, call)
+        budget.reschedule(call.deadline)
         try:
             raw = await resp.read(int(config.extra.get("max_response_bytes", 32 << 20)))
         finally:
@@ -127,13 +133,13 @@ async def _attempt(sup: ProviderSupervisor, call: Call) -> None:
         await call.reply.put(adapter.parse_response(call.op, raw, call.body))
         return
     decoder = adapter.stream_decoder(call.op, call.body)
-    async with asyncio.timeout(config.first_token_timeout):
-        resp = await _open(sup, call)
-        try:
-            first = await _until_content(resp, decoder)
-        except BaseException:
-            resp.close()
-            raise
+    resp = await _open(sup, call)
+    try:
+        first = await _until_content(resp, decoder)
+    except BaseException:
+        resp.close()
+        raise
+    budget.reschedule(call.deadline)
     try:
         await _relay(call, resp, decoder, first)
     finally:

@@ -7,10 +7,11 @@ unexpected becomes a 500 in the same shape, logged with its traceback, never sho
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -20,7 +21,7 @@ from supervisors.errors import InvalidRequest, NotFound, PayloadTooLarge, ProxyE
 from ..appkeys import METRICS
 from ..logs import request_id_var
 
-__all__ = ["error_response", "gateway_middleware"]
+__all__ = ["REQUEST_IDS", "RequestIds", "error_response", "gateway_middleware"]
 
 log = logging.getLogger("proxy.http")
 
@@ -38,11 +39,28 @@ def error_response(err: ProxyError, request_id: str) -> web.Response:
     )
 
 
+class RequestIds:
+    """Unique request ids without a uuid4 per request: a random per-process prefix and a
+    counter (``<16 hex>-<n hex>``), unique across replicas and restarts."""
+
+    __slots__ = ("_next", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8) + "-"
+        self._next = itertools.count(1).__next__
+
+    def new(self) -> str:
+        return f"{self._prefix}{self._next():x}"
+
+
+REQUEST_IDS = web.AppKey("request_ids", RequestIds)
+
+
 def _request_id(request: web.Request) -> str:
     given = request.headers.get("x-request-id")
     if given and len(given) <= 128 and given.isprintable():
         return given
-    return uuid.uuid4().hex
+    return request.app[REQUEST_IDS].new()
 
 
 def _from_http_exception(exc: web.HTTPException) -> ProxyError:
