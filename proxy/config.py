@@ -81,6 +81,7 @@ class Settings:
     port: int = 8000
     debug: bool = False
     log_level: str = "INFO"
+    log_requests: bool = False
     workers: int = 1
     shutdown_timeout: float = 25.0
     data_dir: Path = Path("data")
@@ -145,6 +146,7 @@ class Settings:
             port=_int(env, "APP_PORT", 8000, 0),
             debug=_bool(env, "APP_DEBUG", False),
             log_level="DEBUG" if _bool(env, "APP_DEBUG", False) and "LOG_LEVEL" not in env else level,
+            log_requests=_bool(env, "LOG_REQUESTS", False),
             workers=_int(env, "APP_WORKERS", 1, 1),
             shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 25.0),
             data_dir=data_dir,

@@ -165,17 +165,20 @@ def log_request(
     latency_s: float,
     **fields: object,
 ) -> None:
-    """One INFO line per request (logger ``proxy.access``); builds nothing when disabled.
+    """One line per request (logger ``proxy.access``): INFO, or WARNING for a 5xx; builds
+    nothing when that level is disabled. The handler calls it for every request when
+    ``LOG_REQUESTS=true``, and for failed (5xx) requests always.
 
     ``fields``: e.g. ``client_key_id``, ``tenant``, ``alias``, ``provider``,
     ``upstream_model``, ``attempts``, ``stream``, ``tokens``; ``None`` values are left out.
     """
     access = logging.getLogger("proxy.access")
-    if not access.isEnabledFor(logging.INFO):
+    level = logging.WARNING if status >= 500 else logging.INFO
+    if not access.isEnabledFor(level):
         return
     extra: dict[str, object] = {"method": method, "endpoint": endpoint, "status": status,
                                 "latency_ms": round(latency_s * 1000.0, 3)}
     for name, value in fields.items():
         if value is not None:
             extra[name if name not in _STANDARD else f"{name}_"] = value
-    access.info("request", extra=extra)
+    access.log(level, "request", extra=extra)

@@ -148,11 +148,12 @@ def _finish(
         request.app[BACKGROUND].add(task)
         task.add_done_callback(request.app[BACKGROUND].discard)
     latency = time.perf_counter() - started
-    log_request(
-        request.method, endpoint, status, latency, client_key_id=client.id,
-        tenant=client.tenant, alias=alias, provider=trace.provider,
-        upstream_model=trace.model, attempts=trace.attempts, error=error,
-    )
+    if status >= 500 or app[SETTINGS].log_requests:
+        log_request(
+            request.method, endpoint, status, latency, client_key_id=client.id,
+            tenant=client.tenant, alias=alias, provider=trace.provider,
+            upstream_model=trace.model, attempts=trace.attempts, error=error,
+        )
     app[AUDIT].submit(
         AuditRecord(
             created_at=datetime.now(UTC),

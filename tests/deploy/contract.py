@@ -57,6 +57,7 @@ APP_ENV_DEFAULTS: dict[str, str] = {
     "APP_PORT": "8000",
     "APP_DEBUG": "false",
     "LOG_LEVEL": "INFO",
+    "LOG_REQUESTS": "false",
     "APP_WORKERS": "1",
     "SHUTDOWN_TIMEOUT": "25",
     "DATA_DIR": "./data",
