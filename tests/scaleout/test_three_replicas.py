@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
 import openai
+import psycopg
 import pytest
 
 from tests.fakes import FakeUpstream
@@ -78,6 +79,8 @@ def test_admin_changes_through_one_replica_apply_on_all_within_2s(
             assert [call(clients[u], u, "fresh").status for u in urls] == [404] * 3
             made = admin.mapping("fresh", alpha["id"], "gpt-fresh-a")
             since = time.monotonic()
+            # the replica that made the change applies it before answering
+            assert _served(clients[urls[0]], "fresh", "alpha", "gpt-fresh-a")
             timings["new mapping"] = converge(
                 lambda u: _served(clients[u], "fresh", "alpha", "gpt-fresh-a"), urls, since)
 
@@ -85,12 +88,14 @@ def test_admin_changes_through_one_replica_apply_on_all_within_2s(
             admin.patch_mapping(made["id"], provider_id=beta["id"],
                                 provider_model_name="gpt-fresh-b")
             since = time.monotonic()
+            assert _served(clients[urls[0]], "fresh", "beta", "gpt-fresh-b")
             timings["changed mapping"] = converge(
                 lambda u: _served(clients[u], "fresh", "beta", "gpt-fresh-b"), urls, since)
 
             # 3. the client key deleted: refused everywhere, the other key unaffected
             admin.delete_client_key(doomed["id"])
             since = time.monotonic()
+            assert call(clients[urls[0]], urls[0], "steady").status == 401
             timings["deleted key"] = converge(
                 lambda u: call(clients[u], u, "steady").status == 401, urls, since)
             traffic.wait_for(2 * len(urls))
@@ -102,8 +107,6 @@ def test_admin_changes_through_one_replica_apply_on_all_within_2s(
                                for k, v in timings.items()})
     for change, per_replica in timings.items():
         assert set(per_replica) == set(urls), f"{change}: never reached {set(urls) - set(per_replica)}"
-        # the replica that made the change applies it before answering
-        assert per_replica[urls[0]] < 0.5, (change, per_replica)
         slow = {u: t for u, t in per_replica.items() if t > PROPAGATION_LIMIT_S}
         assert not slow, f"{change} took longer than {PROPAGATION_LIMIT_S}s: {slow}"
     _assert_all_served(traffic.outcomes, urls)
@@ -151,7 +154,7 @@ async def test_rpm_limit_is_exact_across_three_replicas(cluster: Cluster) -> Non
         assert 0 < _seconds(headers["x-ratelimit-reset-requests"]) <= 60
 
 
-async def _limited_call(client: openai.AsyncOpenAI) -> tuple[int, httpx.Headers]:
+async def _limited_call(client: openai.AsyncOpenAI) -> tuple[int, Mapping[str, str]]:
     try:
         raw = await client.chat.completions.with_raw_response.create(model="m", messages=USER)  # type: ignore[arg-type]
     except openai.RateLimitError as exc:
@@ -194,8 +197,40 @@ def test_refusal_reports_when_the_oldest_request_leaves_the_window(cluster: Clus
             # the oldest admission happened between first_sent and first_done
             earliest, latest = window - (done - first_sent), window - (sent - first_done)
             assert earliest - 0.05 <= reset <= latest + 0.05, (earliest, reset, latest)
-            assert int(headers["retry-after"]) == math.ceil(reset), headers
+            # Retry-After is the same wait rounded up (reset is printed to 1 ms)
+            assert math.ceil(reset - 0.001) <= int(headers["retry-after"]) <= math.ceil(
+                reset + 0.001), headers
             assert headers["x-ratelimit-remaining-requests"] == "0"
     finally:
         for client in clients:
             client.close()
+
+
+def test_changes_propagate_within_2s_after_every_database_connection_is_cut(
+        cluster: Cluster, database_url: str) -> None:
+    """A database blip (every server connection terminated, the LISTEN ones included)
+    neither stops serving from the cached configuration nor stops propagation."""
+    urls = _urls(cluster)
+    with ScaleAdmin(urls[0]) as admin:
+        key = admin.create_client_key(name="blip")["key"]
+        assert len(_known_everywhere(urls, key)) == 3
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
+            cut = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+        assert cut is not None and cut[0] >= 3, "expected pooled and LISTEN connections"
+        clients = {u: sdk(u, key, timeout=10) for u in urls}
+        try:
+            assert [call(clients[u], u, "m").status for u in urls] == [200] * 3
+            mock_id = next(p["id"] for p in admin.http.get("/admin/providers").json()["data"]
+                           if p["name"] == "mock")
+            admin.mapping("after-blip", mock_id, "mock-model")
+            since = time.monotonic()
+            timings = converge(lambda u: call(clients[u], u, "after-blip").status == 200,
+                               urls, since)
+        finally:
+            for client in clients.values():
+                client.close()
+    print("propagation after the blip (s):", {u[-5:]: round(t, 3) for u, t in timings.items()})
+    assert set(timings) == set(urls), timings
+    assert max(timings.values()) <= PROPAGATION_LIMIT_S, timings
