@@ -30,7 +30,7 @@ from .limits import Limits
 from .metrics import Metrics
 from .observer import GatewayObserver
 from .payloads import build_payload_store
-from .ratelimit import build_rate_limiter
+from .ratelimit import FailoverRateLimiter, build_rate_limiter
 from .router import Router
 from .state import Gateway
 from .store import apply_migrations, open_store
@@ -85,7 +85,7 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     async with aiohttp.ClientSession(
         connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",),
-        headers={"User-Agent": "openai-proxy"},
+        headers={"User-Agent": "openai-proxy"}, cookie_jar=aiohttp.DummyCookieJar(),
     ) as session:
         app[_SESSION] = session
         yield
@@ -98,6 +98,8 @@ async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics.ratelimit_fallback.inc({})
 
     limiter = build_rate_limiter(settings.redis_url, on_fallback=on_fallback)
+    if isinstance(limiter, FailoverRateLimiter):
+        await limiter.warm_up()
     app[LIMITS] = Limits(limiter, settings, metrics)
     try:
         yield

@@ -17,6 +17,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .channel import Channel
 from .errors import ProxyError
 
 __all__ = ["Call", "Chunk", "Op", "Reply", "Result", "StreamEnd"]
@@ -81,7 +82,7 @@ class Call:
         self.request_id = request_id
         #: absolute ``loop.time()`` by which the whole request must be done
         self.deadline = deadline
-        self.reply: asyncio.Queue[Reply] = asyncio.Queue(reply_size)
+        self.reply: Channel[Reply] = Channel(reply_size)
         self.worker: asyncio.Task[Any] | None = None
         self.abandoned = False
         #: ``loop.time()`` when a worker picked the call up
@@ -96,7 +97,6 @@ class Call:
         if worker is not None:
             worker.cancel("call abandoned")
 
-    async def get(self, within: float | None) -> Reply:
+    async def get(self, within: float | None = None) -> Reply:
         """The next reply, waiting at most ``within`` seconds (TimeoutError after)."""
-        async with asyncio.timeout(within):
-            return await self.reply.get()
+        return await self.reply.get(within)

@@ -167,6 +167,7 @@ class ProviderSupervisor:
                     )
                     if not self.intensity.allow():
                         self.state = "failed"
+                        self._fail_queued("provider failed: its workers keep crashing")
                         raise Escalation(f"provider {self.name!r}: {self.last_error}")
                     self._spawn()
         finally:
@@ -185,14 +186,15 @@ class ProviderSupervisor:
                 log.warning("drain timed out", extra={"provider": self.name,
                                                       "in_flight": self.in_flight})
         await self._cancel_workers()
-        while not self.inbox.empty():
-            call = self.inbox.get_nowait()
-            try:
-                call.reply.put_nowait(Unavailable("provider stopped", provider=self.name))
-            except asyncio.QueueFull:
-                pass
+        self._fail_queued("provider stopped")
         if self.state != "failed":
             self.state = "stopped"
+
+    def _fail_queued(self, reason: str) -> None:
+        """Answer every call still waiting in the inbox; nobody will run them."""
+        while not self.inbox.empty():
+            call = self.inbox.get_nowait()
+            call.reply.force(Unavailable(reason, provider=self.name))
 
     async def _cancel_workers(self) -> None:
         workers, self._workers = self._workers, set()

@@ -81,13 +81,22 @@ class HttpTransport:
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
+        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+
+    def _timeout(self, connect: float, idle: float) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get((connect, idle))
+        if timeout is None:
+            if len(self._timeouts) > 256:  # bounded: configs change rarely
+                self._timeouts.clear()
+            timeout = self._timeouts[(connect, idle)] = aiohttp.ClientTimeout(
+                total=None, sock_connect=connect, sock_read=idle
+            )
+        return timeout
 
     async def send(
         self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float
     ) -> UpstreamResponse:
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=idle_timeout
-        )
+        timeout = self._timeout(connect_timeout, idle_timeout)
         try:
             resp = await self._session.request(
                 req.method, req.url, data=req.body, headers=req.headers, timeout=timeout,

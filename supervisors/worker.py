@@ -80,10 +80,7 @@ async def worker_loop(sup: ProviderSupervisor) -> None:
 
 
 def _answer_nowait(call: Call, error: ProxyError) -> None:
-    try:
-        call.reply.put_nowait(error)
-    except asyncio.QueueFull:
-        pass
+    call.reply.force(error)
 
 
 async def _execute(sup: ProviderSupervisor, call: Call) -> None:

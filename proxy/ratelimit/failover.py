@@ -1,8 +1,10 @@
 """Redis first, the in-process limiter when Redis is unreachable; and the factory.
 
-Every Redis operation runs under a short deadline. The first failure switches to the
-in-process limiter (fail-open, the default), logs one line and calls ``on_fallback`` once
-with the error's class name; no exception reaches the caller. After ``backoff`` seconds
+Every Redis operation runs under a short deadline. A failed call is answered by the
+in-process limiter (fail-open, the default); no exception reaches the caller. Redis is
+declared down — in-process limits for everyone, one log line, ``on_fallback`` called once
+with the error's class name — on a connection failure, or after ``DOWN_AFTER``
+consecutive timeouts (one slow answer under load is not an outage). After ``backoff`` seconds
 one call probes Redis again (the others keep using the fallback, so a dead Redis costs
 at most one timeout per backoff period); when the probe succeeds, shared limits resume
 and one recovery line is logged. Counts made in-process during an outage are not copied
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 _FAILURES = (RedisError, OSError, TimeoutError)
 UNAVAILABLE_SCOPE = "unavailable"
+#: consecutive timeouts that declare Redis down (a connection failure does at once)
+DOWN_AFTER = 3
 
 
 class FailoverRateLimiter:
@@ -53,11 +57,20 @@ class FailoverRateLimiter:
         self._down = False
         self._retry_at = 0.0
         self._probing = False
+        self._timeouts = 0
 
     @property
     def degraded(self) -> bool:
         """True while the in-process fallback is in use (for readiness and metrics)."""
         return self._down
+
+    async def warm_up(self) -> None:
+        """Connect and load the scripts at start-up; a failure here is not an outage yet."""
+        try:
+            async with asyncio.timeout(max(self._timeout, 2.0)):
+                await self._primary.warm_up()
+        except _FAILURES as exc:
+            log.warning("rate limiter: Redis not reachable at start-up (%s)", type(exc).__name__)
 
     async def acquire(self, limits: Sequence[Limit], tokens: Limit | None = None) -> Decision:
         if self._use_primary():
@@ -68,7 +81,7 @@ class FailoverRateLimiter:
             except _FAILURES as exc:
                 self._failed(exc)
             else:
-                self._succeeded()
+                self._succeeded(probe)
                 return decision
             finally:
                 if probe:
@@ -86,7 +99,7 @@ class FailoverRateLimiter:
             except _FAILURES as exc:
                 self._failed(exc)
             else:
-                self._succeeded()
+                self._succeeded(probe)
                 return
             finally:
                 if probe:
@@ -117,9 +130,13 @@ class FailoverRateLimiter:
         return True
 
     def _failed(self, exc: BaseException) -> None:
-        self._retry_at = self._clock() + self._backoff
         if self._down:
+            self._retry_at = self._clock() + self._backoff
             return
+        self._timeouts = self._timeouts + 1 if isinstance(exc, TimeoutError) else DOWN_AFTER
+        if self._timeouts < DOWN_AFTER:
+            return  # a slow answer: this call used in-process limits, Redis stays primary
+        self._retry_at = self._clock() + self._backoff
         self._down = True
         reason = type(exc).__name__
         log.warning(
@@ -132,8 +149,10 @@ class FailoverRateLimiter:
             except Exception:
                 log.exception("rate limiter: on_fallback callback failed")
 
-    def _succeeded(self) -> None:
-        if self._down:
+    def _succeeded(self, probe: bool) -> None:
+        self._timeouts = 0
+        # only the probe may end an outage: a call that started before it does not
+        if self._down and probe:
             self._down = False
             log.warning("rate limiter: Redis is back; shared limits resumed")
 

@@ -36,6 +36,7 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
 from .base import DEFAULT_WINDOW, TOKENS_SCOPE, Decision, Limit
@@ -61,8 +62,10 @@ class _Script:
 
 
 def connect_redis(url: str, *, timeout: float = 0.25, max_connections: int = 64) -> Redis:
-    """A client with short socket timeouts, no internal retries and a bounded pool that
-    waits at most ``timeout`` for a free connection. ``aclose`` it with
+    """A client with short socket timeouts and a bounded pool that waits at most
+    ``timeout`` for a free connection. A pooled connection that turns out dead (Redis
+    restarted) is retried once on a fresh connection, so a restart does not read as an
+    outage; timeouts are never retried (the script may have run). ``aclose`` it with
     ``close_connection_pool=True`` (``RedisRateLimiter.aclose`` does)."""
     pool = BlockingConnectionPool.from_url(
         url,
@@ -70,7 +73,7 @@ def connect_redis(url: str, *, timeout: float = 0.25, max_connections: int = 64)
         timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         health_check_interval=0,
     )
     return Redis(connection_pool=pool)
@@ -127,6 +130,12 @@ class RedisRateLimiter:
 
     async def ping(self) -> bool:
         return bool(await self._client.ping())
+
+    async def warm_up(self) -> None:
+        """Connect and load the scripts before the first request needs them."""
+        await self._client.ping()
+        for script in (self._acquire, self._charge):
+            await self._client.script_load(script.source)
 
     async def aclose(self) -> None:
         if self._owns_client:

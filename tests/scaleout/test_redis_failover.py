@@ -107,11 +107,6 @@ async def test_redis_outage_fails_open_and_serves_without_errors(
     assert max(o.elapsed for o in after) < 2.0, "requests stalled on the dead Redis"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: after a Redis restart every stale pooled connection fails once "
-    "('Connection closed by server', no retry) and flips the replica to in-process limits, "
-    "so a burst right after recovery over-admits (proxy/ratelimit/redis_backend.py "
-    "connect_redis + proxy/ratelimit/failover.py FailoverRateLimiter)"))
 async def test_shared_limit_is_exact_again_after_redis_restarts(
         cluster: Cluster, redis_server: PrivateRedis) -> None:
     urls = [r.url for r in cluster.replicas]

@@ -1,0 +1,76 @@
+"""The reply channel of one call: bounded, one producer (the worker), one consumer.
+
+Lighter than ``asyncio.Queue`` for the hot path (no waiter lists, no task-done
+bookkeeping) and with a deadline on ``get`` that needs no ``asyncio.timeout`` object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Generic, TypeVar
+
+__all__ = ["Channel"]
+
+T = TypeVar("T")
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class Channel(Generic[T]):
+    __slots__ = ("_getter", "_items", "_putter", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: deque[T] = deque()
+        self._getter: asyncio.Future[None] | None = None
+        self._putter: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: T) -> None:
+        if len(self._items) >= self.maxsize:
+            raise asyncio.QueueFull
+        self._items.append(item)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    def force(self, item: T) -> None:
+        """Deliver ``item`` even when full, dropping the oldest (a final error matters
+        more than a chunk nobody will read)."""
+        if len(self._items) >= self.maxsize:
+            self._items.popleft()
+        self.put_nowait(item)
+
+    async def put(self, item: T) -> None:
+        while len(self._items) >= self.maxsize:
+            self._putter = putter = asyncio.get_running_loop().create_future()
+            try:
+                await putter
+            finally:
+                self._putter = None
+        self.put_nowait(item)
+
+    async def get(self, within: float | None = None) -> T:
+        """The next item; ``TimeoutError`` after ``within`` seconds without one."""
+        items = self._items
+        if not items:
+            loop = asyncio.get_running_loop()
+            self._getter = getter = loop.create_future()
+            timer = loop.call_later(within, _expire, getter) if within is not None else None
+            try:
+                await getter
+            finally:
+                self._getter = None
+                if timer is not None:
+                    timer.cancel()
+        item = items.popleft()
+        putter = self._putter
+        if putter is not None and not putter.done():
+            putter.set_result(None)
+        return item
