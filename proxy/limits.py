@@ -49,18 +49,15 @@ class Limits:
         self.limiter = limiter
         self._settings = settings
         self._metrics = metrics
-        s = settings
-        self.active = any(
-            (s.rate_limit_global_rpm, s.rate_limit_per_key_rpm, s.rate_limit_per_tenant_rpm,
-             s.rate_limit_per_ip_rpm)
-        )
+        self._per_client: dict[ClientKey, tuple[list[Limit], Limit | None]] = {}
 
-    async def admit(self, request: web.Request, client: ClientKey) -> dict[str, str]:
-        """Admit the request or raise ``RateLimited``; returns headers for the response."""
+    def _static(self, client: ClientKey) -> tuple[list[Limit], Limit | None]:
+        """The scopes that do not depend on the request, built once per client key."""
+        found = self._per_client.get(client)
+        if found is not None:
+            return found
         s = self._settings
         key_rpm = client.rpm_limit if client.rpm_limit is not None else s.rate_limit_per_key_rpm
-        if not (self.active or key_rpm or client.tpm_limit):
-            return {}
         limits = []
         if s.rate_limit_global_rpm:
             limits.append(Limit("global", "*", s.rate_limit_global_rpm))
@@ -68,10 +65,22 @@ class Limits:
             limits.append(Limit("tenant", client.tenant, s.rate_limit_per_tenant_rpm))
         if key_rpm:
             limits.append(Limit("key", str(client.id), key_rpm))
-        if s.rate_limit_per_ip_rpm:
-            limits.append(Limit("ip", client_ip(request, s.trusted_proxies),
-                                s.rate_limit_per_ip_rpm))
         tokens = Limit("key", str(client.id), client.tpm_limit) if client.tpm_limit else None
+        if len(self._per_client) > 10_000:  # keys replaced by reloads: start afresh
+            self._per_client.clear()
+        found = self._per_client[client] = (limits, tokens)
+        return found
+
+    async def admit(self, request: web.Request, client: ClientKey) -> dict[str, str]:
+        """Admit the request or raise ``RateLimited``; returns headers for the response."""
+        static, tokens = self._static(client)
+        ip_rpm = self._settings.rate_limit_per_ip_rpm
+        if not (static or tokens or ip_rpm):
+            return {}
+        limits = static
+        if ip_rpm:
+            limits = [*static, Limit("ip", client_ip(request, self._settings.trusted_proxies),
+                                     ip_rpm)]
         decision = await self.limiter.acquire(limits, tokens)
         headers = _headers(decision)
         if not decision.allowed:

@@ -92,7 +92,7 @@ class MockTransport:
         self._chunk_delay = float(extra.get("chunk_delay_ms", 0)) / 1000.0
 
     async def send(
-        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float
+        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float | None
     ) -> _MockResponse:
         if self._latency:
             await asyncio.sleep(self._latency)

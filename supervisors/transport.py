@@ -28,7 +28,7 @@ class UpstreamResponse(Protocol):
 
 class Transport(Protocol):
     async def send(
-        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float
+        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float | None
     ) -> UpstreamResponse: ...
 
 
@@ -81,9 +81,9 @@ class HttpTransport:
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
-        self._timeouts: dict[tuple[float, float], aiohttp.ClientTimeout] = {}
+        self._timeouts: dict[tuple[float, float | None], aiohttp.ClientTimeout] = {}
 
-    def _timeout(self, connect: float, idle: float) -> aiohttp.ClientTimeout:
+    def _timeout(self, connect: float, idle: float | None) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get((connect, idle))
         if timeout is None:
             if len(self._timeouts) > 256:  # bounded: configs change rarely
@@ -94,7 +94,7 @@ class HttpTransport:
         return timeout
 
     async def send(
-        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float
+        self, req: UpstreamRequest, *, connect_timeout: float, idle_timeout: float | None
     ) -> UpstreamResponse:
         timeout = self._timeout(connect_timeout, idle_timeout)
         try:
