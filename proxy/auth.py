@@ -1,7 +1,9 @@
 """Client authentication: Bearer keys checked against keyed hashes held in memory.
 
 A presented key is HMAC-ed with ``SECRET_KEY`` and looked up by that digest; the stored
-digest is then compared with ``hmac.compare_digest``. Expiry, revocation and
+digest is then compared with ``hmac.compare_digest``. Keys that authenticated are
+remembered (in memory only, bounded) until the next configuration change, so the HMAC
+runs once per key, not once per request; wrong keys are never remembered. Expiry, revocation and
 ``allowed_models`` take effect on the next request after a configuration change.
 """
 
@@ -42,6 +44,9 @@ class ClientKeyIndex:
         self._secret = secret_key
         self._admin = admin_api_key
         self._by_hash: dict[str, tuple[str, ClientKey]] = {}
+        #: presented key → its entry, so a busy key is HMAC-ed once per configuration
+        #: (bounded; dropped with this index on every reload)
+        self._seen: dict[str, ClientKey] = {}
         for row in rows:
             self._by_hash[row.key_hash] = (
                 row.key_hash,
@@ -61,16 +66,25 @@ class ClientKeyIndex:
 
     def authenticate(self, authorization: str | None) -> ClientKey:
         token = _bearer(authorization)
+        key = self._seen.get(token)
+        if key is None:
+            key = self._lookup(token)
+            if len(self._seen) >= 10_000:
+                self._seen.clear()
+            self._seen[token] = key
+        if key.expires_at is not None and key.expires_at <= time.time():
+            raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
+        return key
+
+
+    def _lookup(self, token: str) -> ClientKey:
         if self._admin is not None and hmac.compare_digest(token, self._admin):
             return _BOOTSTRAP_ADMIN
         digest = hash_client_key(self._secret, token)
         found = self._by_hash.get(digest)
         if found is None or not hmac.compare_digest(found[0], digest):
             raise AuthenticationFailed("Incorrect API key provided.")
-        key = found[1]
-        if key.expires_at is not None and key.expires_at <= time.time():
-            raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
-        return key
+        return found[1]
 
 
 def _bearer(authorization: str | None) -> str:

@@ -36,6 +36,11 @@ class Hop:
 class Route:
     alias: str
     hops: tuple[Hop, ...]
+    #: seconds the whole request may take: the longest hop timeout
+    budget: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", max((h.timeout for h in self.hops), default=600.0))
 
 
 _BEHAVIOUR_KEYS = frozenset({"stream_resume", "supports_prefill"})

@@ -21,6 +21,27 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         buf = self._buf + chunk if self._buf else chunk
+        if not self._data and self._event is None and b"\r" not in buf:
+            return self._feed_fast(buf)
+        return self._feed_lines(buf)
+
+    def _feed_fast(self, buf: bytes) -> list[tuple[str | None, bytes]]:
+        """The common shape (``data: {...}\n\n`` blocks, LF only), split per block."""
+        blocks = buf.split(b"\n\n")
+        rest = blocks.pop()
+        out: list[tuple[str | None, bytes]] = []
+        for i, block in enumerate(blocks):
+            if block.startswith(b"data: ") and b"\n" not in block:
+                out.append((None, block[6:]))
+            elif block:
+                # event:, multi-line data, comments: the general parser takes it from here
+                self._buf = b""
+                out.extend(self._feed_lines(b"\n\n".join([*blocks[i:], rest])))
+                return out
+        self._buf = rest
+        return out
+
+    def _feed_lines(self, buf: bytes) -> list[tuple[str | None, bytes]]:
         out: list[tuple[str | None, bytes]] = []
         start = 0
         find = buf.find
@@ -49,13 +70,14 @@ class SSEParser:
 
     def flush(self) -> list[tuple[str | None, bytes]]:
         """The body ended: emit a final event that had no trailing blank line."""
+        out: list[tuple[str | None, bytes]] = []
         if self._buf:
-            self.feed(b"\n")
+            buf, self._buf = self._buf, b""
+            out = self._feed_lines(buf + b"\n")
         if self._data:
-            event = (self._event, b"\n".join(self._data))
+            out.append((self._event, b"\n".join(self._data)))
             self._data, self._event = [], None
-            return [event]
-        return []
+        return out
 
 
 class LineSplitter:
