@@ -111,7 +111,11 @@ class Router:
                     )
                     continue
                 # no timer per batch: the worker answers every call by its deadline
-                reply = await call.reply.get()
+                channel = call.reply
+                reply = await channel.get()
+                # a consumer that fell behind takes every waiting batch in one go
+                while isinstance(reply, list) and isinstance(channel.peek(), list):
+                    reply = reply + channel.get_nowait()  # type: ignore[operator]
         finally:
             call.cancel()
 

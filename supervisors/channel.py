@@ -56,6 +56,16 @@ class Channel(Generic[T]):
                 self._putter = None
         self.put_nowait(item)
 
+    def peek(self) -> T | None:
+        return self._items[0] if self._items else None
+
+    def get_nowait(self) -> T:
+        item = self._items.popleft()
+        putter = self._putter
+        if putter is not None and not putter.done():
+            putter.set_result(None)
+        return item
+
     async def get(self, within: float | None = None) -> T:
         """The next item; ``TimeoutError`` after ``within`` seconds without one."""
         items = self._items
