@@ -101,6 +101,7 @@ class Settings:
     rate_limit_per_ip_rpm: int = 0
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     max_request_bytes: int = 10 * 1024 * 1024
+    audit_enabled: bool = True
     audit_store_content: bool = False
     audit_inline_max_bytes: int = 16 * 1024
     audit_retention_days: int = 30
@@ -166,6 +167,7 @@ class Settings:
             rate_limit_per_ip_rpm=_int(env, "RATE_LIMIT_PER_IP_RPM", 0),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 10 * 1024 * 1024, 1024),
+            audit_enabled=_bool(env, "AUDIT_ENABLED", True),
             audit_store_content=_bool(env, "AUDIT_STORE_CONTENT", False),
             audit_inline_max_bytes=_int(env, "AUDIT_INLINE_MAX_BYTES", 16 * 1024),
             audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 30),

@@ -154,6 +154,8 @@ def _finish(
             tenant=client.tenant, alias=alias, provider=trace.provider,
             upstream_model=trace.model, attempts=trace.attempts, error=error,
         )
+    if not app[SETTINGS].audit_enabled:
+        return
     app[AUDIT].submit(
         AuditRecord(
             created_at=datetime.now(UTC),

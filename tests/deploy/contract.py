@@ -58,6 +58,7 @@ APP_ENV_DEFAULTS: dict[str, str] = {
     "APP_DEBUG": "false",
     "LOG_LEVEL": "INFO",
     "LOG_REQUESTS": "false",
+    "AUDIT_ENABLED": "true",
     "APP_WORKERS": "1",
     "SHUTDOWN_TIMEOUT": "25",
     "DATA_DIR": "./data",
