@@ -6,6 +6,7 @@ responses and chunks become ``text_completion`` objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidRequest
@@ -33,10 +34,10 @@ def completion_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     return chat
 
 
-def chat_to_completion(obj: dict[str, Any]) -> dict[str, Any]:
+def _as_text_completion(obj: dict[str, Any], text_of: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
     choices = [
         {
-            "text": (c.get("message") or {}).get("content") or "",
+            "text": text_of(c),
             "index": c.get("index", i),
             "logprobs": None,
             "finish_reason": c.get("finish_reason"),
@@ -53,25 +54,11 @@ def chat_to_completion(obj: dict[str, Any]) -> dict[str, Any]:
     if obj.get("usage") is not None:
         out["usage"] = obj["usage"]
     return out
+
+
+def chat_to_completion(obj: dict[str, Any]) -> dict[str, Any]:
+    return _as_text_completion(obj, lambda c: (c.get("message") or {}).get("content") or "")
 
 
 def chat_chunk_to_completion(obj: dict[str, Any]) -> dict[str, Any]:
-    choices = [
-        {
-            "text": (c.get("delta") or {}).get("content") or "",
-            "index": c.get("index", i),
-            "logprobs": None,
-            "finish_reason": c.get("finish_reason"),
-        }
-        for i, c in enumerate(obj.get("choices") or ())
-    ]
-    out = {
-        "id": obj.get("id", ""),
-        "object": "text_completion",
-        "created": obj.get("created", 0),
-        "model": obj.get("model", ""),
-        "choices": choices,
-    }
-    if obj.get("usage") is not None:
-        out["usage"] = obj["usage"]
-    return out
+    return _as_text_completion(obj, lambda c: (c.get("delta") or {}).get("content") or "")
