@@ -6,7 +6,8 @@
 Each row times sequential calls (4 request scopes + the token check, the gateway's
 shape) and prints wall-clock mean/p50/p99 per call and CPU per call (process time /
 calls). Every row stops at ``--count`` calls or ``--max-seconds``, whichever comes first.
-Redis keys use a fresh prefix and are deleted afterwards.
+Redis keys use a fresh prefix and are deleted afterwards. ``scripts/bench --phases limits``
+calls :func:`measure_limiters` and folds the rows into its JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from proxy.ratelimit import (
     connect_redis,
 )
 
+__all__ = ["measure_limiters", "render_rows"]
+
 BIG = 1_000_000_000
 TOKENS = Limit("key", "bench-key", BIG)
 
@@ -46,7 +49,7 @@ def _rules(i: int) -> list[Limit]:
 
 async def _measure(
     name: str, call: Callable[[int], Awaitable[object]], count: int, max_seconds: float
-) -> tuple[str, int, float, float, float, float]:
+) -> dict[str, float | int | str]:
     for i in range(min(200, count)):  # warm-up: scripts loaded, connections open
         await call(i)
     samples: list[float] = []
@@ -63,53 +66,66 @@ async def _measure(
     samples.sort()
     p50 = samples[len(samples) // 2]
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    return name, len(samples), statistics.fmean(samples), p50, p99, cpu
+    return {"operation": name, "calls": len(samples), "mean_us": statistics.fmean(samples) * 1e6,
+            "p50_us": p50 * 1e6, "p99_us": p99 * 1e6, "cpu_us": cpu * 1e6}
 
 
-async def main(args: argparse.Namespace) -> None:
+async def measure_limiters(count: int, redis_count: int, max_seconds: float,
+                           redis_url: str | None) -> list[dict[str, float | int | str]]:
+    """One row per operation (in-process, then Redis unless ``redis_url`` is None):
+    operation, calls, mean_us, p50_us, p99_us, cpu_us. Raises RuntimeError when the Redis
+    limiter fell back to the in-process one during the run."""
     rows = []
     memory = MemoryRateLimiter()
     rules = [_rules(i) for i in range(1024)]
     rows.append(await _measure(
-        "memory acquire", lambda i: memory.acquire(rules[i & 1023], TOKENS),
-        args.count, args.max_seconds,
+        "memory acquire", lambda i: memory.acquire(rules[i & 1023], TOKENS), count, max_seconds,
     ))
     rows.append(await _measure(
-        "memory charge_tokens", lambda i: memory.charge_tokens(TOKENS, 100),
-        args.count, args.max_seconds,
+        "memory charge_tokens", lambda i: memory.charge_tokens(TOKENS, 100), count, max_seconds,
     ))
-    if not args.no_redis:
-        prefix = f"bench:rl:{uuid.uuid4().hex}:"
-        redis = RedisRateLimiter(connect_redis(args.redis_url, timeout=1.0), prefix=prefix)
-        failover = FailoverRateLimiter(
-            RedisRateLimiter(connect_redis(args.redis_url, timeout=1.0), prefix=prefix),
-            MemoryRateLimiter(), timeout=1.0,
-        )
-        try:
-            n = min(args.count, args.redis_count)
-            rows.append(await _measure(
-                "redis acquire", lambda i: redis.acquire(rules[i & 1023], TOKENS),
-                n, args.max_seconds,
-            ))
-            rows.append(await _measure(
-                "redis acquire (failover wrapper)",
-                lambda i: failover.acquire(rules[i & 1023], TOKENS), n, args.max_seconds,
-            ))
-            rows.append(await _measure(
-                "redis charge_tokens", lambda i: redis.charge_tokens(TOKENS, 100),
-                n, args.max_seconds,
-            ))
-            assert not failover.degraded, "Redis failed during the benchmark"
-        finally:
-            keys = [k async for k in redis.client.scan_iter(match=prefix + "*", count=1000)]
-            if keys:
-                await redis.client.delete(*keys)
-            await redis.aclose()
-            await failover.aclose()
+    if redis_url is None:
+        return rows
+    prefix = f"bench:rl:{uuid.uuid4().hex}:"
+    redis = RedisRateLimiter(connect_redis(redis_url, timeout=1.0), prefix=prefix)
+    failover = FailoverRateLimiter(
+        RedisRateLimiter(connect_redis(redis_url, timeout=1.0), prefix=prefix),
+        MemoryRateLimiter(), timeout=1.0,
+    )
+    try:
+        n = min(count, redis_count)
+        rows.append(await _measure(
+            "redis acquire", lambda i: redis.acquire(rules[i & 1023], TOKENS), n, max_seconds,
+        ))
+        rows.append(await _measure(
+            "redis acquire (failover wrapper)",
+            lambda i: failover.acquire(rules[i & 1023], TOKENS), n, max_seconds,
+        ))
+        rows.append(await _measure(
+            "redis charge_tokens", lambda i: redis.charge_tokens(TOKENS, 100), n, max_seconds,
+        ))
+        if failover.degraded:
+            raise RuntimeError("Redis failed during the benchmark (the limiter fell back)")
+    finally:
+        keys = [k async for k in redis.client.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await redis.client.delete(*keys)
+        await redis.aclose()
+        await failover.aclose()
+    return rows
 
-    print(f"{'operation':34} {'calls':>7} {'mean µs':>9} {'p50 µs':>9} {'p99 µs':>9} {'CPU µs':>8}")
-    for name, n, mean, p50, p99, cpu in rows:
-        print(f"{name:34} {n:7d} {mean * 1e6:9.1f} {p50 * 1e6:9.1f} {p99 * 1e6:9.1f} {cpu * 1e6:8.1f}")
+
+def render_rows(rows: list[dict[str, float | int | str]]) -> str:
+    lines = [f"{'operation':34} {'calls':>7} {'mean µs':>9} {'p50 µs':>9} {'p99 µs':>9} {'CPU µs':>8}"]
+    lines.extend(f"{r['operation']:34} {r['calls']:7d} {r['mean_us']:9.1f} {r['p50_us']:9.1f} "
+                 f"{r['p99_us']:9.1f} {r['cpu_us']:8.1f}" for r in rows)
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> None:
+    rows = await measure_limiters(args.count, args.redis_count, args.max_seconds,
+                                  None if args.no_redis else args.redis_url)
+    print(render_rows(rows))
 
 
 def _parse() -> argparse.Namespace:

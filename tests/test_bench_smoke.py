@@ -1,9 +1,11 @@
 """The benchmark runs end to end (``scripts/bench --quick``): real fake upstream, real
-floor and real gateway processes, every figure produced, no request failed."""
+floor and real gateway processes, every figure produced, no request failed; and the
+comparison phases (audit, limits, workers) in quick form."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +42,55 @@ def test_quick_bench_produces_every_figure_with_zero_errors(tmp_path: Path) -> N
     assert memory["streams_open"] == memory["streams"] and memory["rss_mb_all_open"] > 10
     assert doc["exit_codes"]["proxy"] == 0, "the gateway did not shut down cleanly"
     assert "target (proxy)" in run.stdout and "holds?" in run.stdout
+
+
+def _redis_listening() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def test_quick_comparison_phases_measure_every_variant_and_lose_no_audit_record(
+        tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench"), "--quick",
+         "--phases", "audit,limits,workers", "--json", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=80,
+    )
+    assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-4000:]}"
+    doc = json.loads(out.read_text())
+    assert doc["errors"] == 0 and doc["malformed"] == 0 and doc["targets"] == {}
+    compare = doc["compare"]
+
+    audit = compare["audit"]
+    records = audit["records"]
+    assert records["sent"] == audit["variants"]["audit_on"]["sent"] > 0
+    assert records["written"] == records["sent"] and records["none_lost"]
+    assert records["written_with_audit_off"] == 0
+    for name in ("audit_on", "audit_off"):
+        variant = audit["variants"][name]
+        assert variant["closed"]["ok"] > 0 and variant["open"]["ok"] > 0
+        assert variant["closed"]["cpu_ms_per_request"] > 0
+    assert isinstance(audit["ratio_on_off"]["open_p99"], float)
+
+    limits = compare["limits"]
+    expected = {"limits_off", "limits_memory"} | ({"limits_redis"} if _redis_listening() else set())
+    assert set(limits["variants"]) == expected
+    assert set(limits["added_over_off"]) == expected - {"limits_off"}
+    if _redis_listening():
+        assert limits["redis_skipped"] is None and limits["redis_keys_found"] == 5
+        assert any(r["operation"] == "redis acquire" for r in limits["limiter_alone"])
+    else:
+        assert "not reachable" in limits["redis_skipped"]
+    assert limits["limiter_alone"][0]["operation"] == "memory acquire"
+
+    workers = compare["workers"]
+    assert {n: v["closed"]["ok"] > 0 for n, v in workers["variants"].items()} == {
+        "workers_1": True, "workers_2": True}
+    assert workers["rps_ratio_2_over_1"] > 0 and "understates" in workers["note"]
+    assert all(code == 0 for code in doc["exit_codes"].values()), doc["exit_codes"]
+    for heading in ("== audit", "== limits", "== workers", "none lost"):
+        assert heading in run.stdout

@@ -31,12 +31,14 @@ class Samples:
     lag: list[float] = field(default_factory=list)  # open loop: actual send - scheduled
     intervals: list[tuple[float, float]] = field(default_factory=list)  # hold_streams
     ok: int = 0
+    sent: int = 0  # requests written to a connection (answered or not)
     errors: Counter[str] = field(default_factory=Counter)
     chunks: int = 0
     malformed: int = 0
     elapsed: float = 0.0
 
     def record(self, out: Outcome, sent_at: float) -> None:
+        self.sent += 1
         self.chunks += out.chunks
         self.malformed += out.malformed
         if out.first_chunk_at is not None:
@@ -46,6 +48,14 @@ class Samples:
             self.latencies.append(out.done_at - sent_at)
         else:
             self.errors[(out.error or "error")[:120]] += 1
+
+    def merge(self, other: Samples) -> Samples:
+        """Both runs as one (run one after the other: elapsed times add up)."""
+        return Samples(self.latencies + other.latencies, self.ttfc + other.ttfc,
+                       self.lag + other.lag, self.intervals + other.intervals,
+                       self.ok + other.ok, self.sent + other.sent, self.errors + other.errors,
+                       self.chunks + other.chunks, self.malformed + other.malformed,
+                       self.elapsed + other.elapsed)
 
     @property
     def error_count(self) -> int:
@@ -69,16 +79,26 @@ async def _open_many(target: Target, count: int, samples: Samples) -> list[Conn]
 
 
 async def closed_loop(target: Target, raw: bytes, expect: int | None, *, concurrency: int,
-                      duration: float, per_request_s: float = 30.0) -> Samples:
+                      duration: float, per_request_s: float = 30.0,
+                      requests: int | None = None) -> Samples:
     """``concurrency`` connections, each sending its next request as soon as the last one
-    is answered, for ``duration`` seconds."""
+    is answered, for ``duration`` seconds, or until ``requests`` have been sent (then
+    ``duration`` is only the cap)."""
     samples = Samples()
     conns = await _open_many(target, concurrency, samples)
     start = time.perf_counter()
     stop_at = start + duration
+    budget = [requests if requests is not None else -1]  # requests left to start; -1: no limit
+
+    def more() -> bool:
+        if budget[0] == 0 or time.perf_counter() >= stop_at:
+            return False
+        if budget[0] > 0:
+            budget[0] -= 1
+        return True
 
     async def worker(conn: Conn | None) -> None:
-        while time.perf_counter() < stop_at:
+        while more():
             if conn is None or conn.closed:
                 conn = await _open(target, samples)
                 if conn is None:

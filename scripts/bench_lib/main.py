@@ -4,6 +4,11 @@ aiohttp pass-through (the floor) and through openai-proxy, in one run.
 Layout on a machine with two or more CPUs: the fake upstream, this load generator and
 py-spy share the first core; the floor and the proxy (one process each, one worker) are
 pinned to the second. Everything listens on 127.0.0.1 and stops by itself.
+
+Comparison phases (only when named in --phases, or with --all), each starting the proxy
+several ways against the same upstream: audit (AUDIT_ENABLED true vs false, and no audit
+record lost), limits (rate limits off vs in-process vs Redis, plus
+scripts/bench_ratelimit.py), workers (serve --workers 1 vs 2, not pinned).
 Exit code: 0, or 1 when any request failed or any SSE event was malformed (``--strict``:
 also when a target does not hold), 2 when a process could not start.
 """
@@ -27,10 +32,13 @@ from typing import Any
 import orjson
 import uvloop
 
+from .compare import EXTRA_PHASES, Extras
 from .loads import Target
 from .phases import PHASES, QUICK, Bench, Plan
 from .procs import Proc, cores, get, seed_gateway
 from .report import check_targets, render
+from .report_compare import render_compare
+from .variants import Gateway, all_cpus
 
 __all__ = ["main"]
 
@@ -42,6 +50,7 @@ SECRET_KEY = "bench-secret-key-for-hmac-0123456789"
 ENCRYPTION_KEY = base64.urlsafe_b64encode(b"openai-proxy-bench-fernet-key-32").decode()
 HIGH_RPM = "1000000000"
 DEFAULT_PROXY_CMD = "{python} -m proxy serve --host 127.0.0.1 --port {port}"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 def _free_port() -> int:
@@ -58,11 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="small counts (CI smoke, ~15 s)")
     p.add_argument("--json", default="bench-results.json", help="where to write the results")
     p.add_argument("--phases", default=",".join(PHASES),
-                   help=f"comma-separated subset of {','.join(PHASES)}")
+                   help=f"comma-separated subset of {','.join(PHASES + EXTRA_PHASES)} "
+                        f"(default: {','.join(PHASES)})")
+    p.add_argument("--all", action="store_true", help="every phase (about 5 minutes)")
     p.add_argument("--targets", default="direct,floor,proxy",
                    help="comma-separated subset of direct,floor,proxy")
     p.add_argument("--proxy-cmd", default=DEFAULT_PROXY_CMD,
                    help="command starting the gateway; {python} and {port} are substituted")
+    p.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
+                   help="Redis for the limits phase (a database of its own; skipped with a "
+                        "note when unreachable)")
     p.add_argument("--profile", metavar="DIR",
                    help="also run py-spy on the proxy under closed-loop and streaming load")
     p.add_argument("--native", action="store_true", help="py-spy --native")
@@ -87,8 +101,8 @@ def _machine() -> dict[str, Any]:
             "uvloop": uvloop.__version__}
 
 
-def _proxy_env(tmp: Path) -> dict[str, str]:
-    data = tmp / "data"
+def _proxy_env(data: Path) -> dict[str, str]:
+    """The gateway's environment, its store and secrets under ``data``."""
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -132,9 +146,10 @@ def _log(msg: str) -> None:
 
 def _start(plan: Plan, names: list[str], tmp: Path, proxy_cmd: str, procs: list[Proc],
            core_load: int | None, core_mid: int | None,
-           ) -> tuple[dict[str, Target], dict[str, int], int]:
+           ) -> tuple[dict[str, Target], dict[str, int], int, int]:
     """Start the upstream, the floor and the proxy (each appended to ``procs`` before it
-    starts, so the caller stops whatever did start)."""
+    starts, so the caller stops whatever did start). Returns the targets, the pids of the
+    processes in the middle, the upstream's pid and port."""
     up_port = _free_port()
     upstream = Proc("upstream", [sys.executable, "-m", "scripts.bench_lib.upstream",
                                  "--port", str(up_port)],
@@ -144,6 +159,8 @@ def _start(plan: Plan, names: list[str], tmp: Path, proxy_cmd: str, procs: list[
     upstream.start(up_port, "/health")
     base = f"http://127.0.0.1:{up_port}/v1"
     targets: dict[str, Target] = {}
+    if not names:
+        return targets, {}, upstream.pid, up_port
     if "direct" in names:
         targets["direct"] = Target("direct", "127.0.0.1", up_port, token=UPSTREAM_KEY)
     mid_pids: dict[str, int] = {}
@@ -158,7 +175,7 @@ def _start(plan: Plan, names: list[str], tmp: Path, proxy_cmd: str, procs: list[
         mid_pids["floor"] = floor.pid
     if "proxy" in names:
         port = _free_port()
-        env = _proxy_env(tmp)
+        env = _proxy_env(tmp / "data")
         (tmp / "data").mkdir()
         asyncio.run(seed_gateway(
             env["DATABASE_URL"], ENCRYPTION_KEY, SECRET_KEY, upstream_base=base,
@@ -170,18 +187,60 @@ def _start(plan: Plan, names: list[str], tmp: Path, proxy_cmd: str, procs: list[
         proxy.start(port, "/readyz")
         targets["proxy"] = Target("proxy", "127.0.0.1", port, token=CLIENT_KEY)
         mid_pids["proxy"] = proxy.pid
-    return targets, mid_pids, upstream.pid
+    return targets, mid_pids, upstream.pid, up_port
+
+
+def _gateway(plan: Plan, tmp: Path, proxy_cmd: str, upstream_port: int, core_mid: int | None,
+             cpus: str | None) -> Gateway:
+    return Gateway(tmp=tmp, proxy_cmd=proxy_cmd, env_for=_proxy_env,
+                   upstream_base=f"http://127.0.0.1:{upstream_port}/v1",
+                   upstream_key=UPSTREAM_KEY, client_key=CLIENT_KEY,
+                   encryption_key=ENCRYPTION_KEY, secret_key=SECRET_KEY,
+                   models=tuple(plan.models()),
+                   max_concurrency=max(plan.hold_streams, plan.stream_concurrency) + 100,
+                   core_mid=core_mid, all_cpus=cpus)
+
+
+def _extras(plan: Plan, phases: tuple[str, ...], gateway: Gateway, upstream_pid: int,
+            procs: list[Proc], redis_url: str) -> dict[str, Any]:
+    extras = Extras(gateway, plan, upstream_pid, procs, _log, redis_url)
+    out: dict[str, Any] = {}
+    for phase in phases:
+        try:
+            out[phase] = extras.run(phase)
+        except (RuntimeError, OSError, ValueError) as exc:
+            _log(f"{phase}: FAILED: {exc}")
+            out[phase] = {"failed": str(exc)[:3000]}
+    return out
+
+
+def _extra_errors(extras: dict[str, Any]) -> tuple[int, int]:
+    """(failed requests + failed phases + lost audit records, malformed events) of the
+    comparison phases."""
+    errors = malformed = 0
+    for res in extras.values():
+        errors += 1 if "failed" in res else 0
+        errors += max(0, res.get("records", {}).get("lost", 0))
+        for variant in res.get("variants", {}).values():
+            errors += variant["errors"]
+            malformed += variant["malformed"]
+    return errors, malformed
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    phases = tuple(p for p in args.phases.split(",") if p)
+    phases = PHASES + EXTRA_PHASES if args.all else tuple(p for p in args.phases.split(",") if p)
     names = [n for n in ("direct", "floor", "proxy") if n in args.targets.split(",")]
-    if any(p not in PHASES for p in phases) or not names:
-        print(f"--phases must name some of {PHASES}; --targets some of direct,floor,proxy",
-              file=sys.stderr)
+    if any(p not in PHASES + EXTRA_PHASES for p in phases) or not phases or not names:
+        print(f"--phases must name some of {PHASES + EXTRA_PHASES}; "
+              "--targets some of direct,floor,proxy", file=sys.stderr)
         return 2
+    base = tuple(p for p in phases if p in PHASES)
+    extra = tuple(p for p in phases if p in EXTRA_PHASES)
+    if not base:
+        names = []  # only the comparison phases: they start their own proxies
     plan: Plan = QUICK if args.quick else Plan()
+    cpus = all_cpus() if shutil.which("taskset") else None
     core_load, core_mid = cores()
     if core_load is not None:
         os.sched_setaffinity(0, {core_load})
@@ -190,13 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         try:
-            targets, mid_pids, upstream_pid = _start(plan, names, tmp, args.proxy_cmd, procs,
-                                                     core_load, core_mid)
+            targets, mid_pids, upstream_pid, up_port = _start(
+                plan, names, tmp, args.proxy_cmd, procs, core_load, core_mid)
         except (RuntimeError, OSError, ValueError) as exc:
             print(f"bench: could not start: {exc}", file=sys.stderr)
             return 2
         bench = Bench(plan, targets, mid_pids, upstream_pid)
-        results = uvloop.run(bench.run(phases, _log))
+        results = uvloop.run(bench.run(base, _log)) if base else {}
         profile: dict[str, Any] | None = None
         if args.profile and "proxy" in mid_pids:
             from .profile import profile_target, render_hotspots
@@ -206,13 +265,16 @@ def main(argv: list[str] | None = None) -> int:
                                                 native=args.native, core=core_load, log=_log))
             (Path(args.profile) / "hotspots.txt").write_text(render_hotspots(profile))
         proxy_metrics = _metrics_of(targets["proxy"].port) if "proxy" in targets else {}
+        gateway = _gateway(plan, tmp, args.proxy_cmd, up_port, core_mid, cpus)
+        compare = _extras(plan, extra, gateway, upstream_pid, procs, args.redis_url)
     finally:
         exits = {p.name: p.stop() for p in reversed(procs)}
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     checks = check_targets(results)
-    errors = sum(r["errors"] for r in results.values())
-    malformed = sum(r["malformed"] for r in results.values())
+    x_errors, x_malformed = _extra_errors(compare)
+    errors = sum(r["errors"] for r in results.values()) + x_errors
+    malformed = sum(r["malformed"] for r in results.values()) + x_malformed
     doc = {
         "command": shlex.join(["scripts/bench", *(argv if argv is not None else sys.argv[1:])]),
         "machine": {**_machine(), "pinning": {"upstream_and_loadgen": core_load,
@@ -222,10 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         "floor_figures": {c["figure"]: c["floor"] for c in checks},
         "proxy_metrics": proxy_metrics, "exit_codes": exits, "errors": errors,
         "malformed": malformed, "seconds": round(time.monotonic() - started, 1),
-        "profile": profile,
+        "profile": profile, "compare": compare,
     }
     Path(args.json).write_text(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
-    print(render(results, checks))
+    if results:
+        print(render(results, checks))
+    if compare:
+        print(("\n" if results else "") + render_compare(compare))
     print(f"\n{errors} errors, {malformed} malformed SSE events, {doc['seconds']} s; "
           f"JSON: {args.json}" + (f"; temp dir kept: {tmp}" if args.keep else ""))
     for name, res in results.items():

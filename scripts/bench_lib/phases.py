@@ -16,7 +16,7 @@ from .loads import Samples, Target, closed_loop, hold_streams, open_loop
 from .procs import cpu_seconds, rss_bytes, system_busy
 from .report import pct
 
-__all__ = ["PHASES", "QUICK", "Bench", "Plan"]
+__all__ = ["PHASES", "QUICK", "Bench", "CpuUse", "Plan"]
 
 PHASES = ("closed", "open", "stream", "memory")
 _MB = 1024 * 1024
@@ -35,6 +35,17 @@ class Plan:
     hold_chunks: int = 50
     hold_delay_ms: int = 100
     warmup_seconds: float = 1.0
+    # -- the proxy-variant phases (audit, limits, workers; see compare.py) --
+    #: closed loop of the audit and limits phases: this many requests at this concurrency
+    compare_requests: int = 2000
+    compare_concurrency: int = 64
+    #: their open loop: (requests per second, seconds)
+    compare_open: tuple[int, float] = (50, 8.0)
+    #: closed loop of the workers phase (concurrency = closed_concurrency)
+    workers_seconds: float = 6.0
+    #: scripts/bench_ratelimit.py inside the limits phase: calls per row, cap per row
+    ratelimit_calls: int = 10_000
+    ratelimit_seconds: float = 2.0
 
     def models(self) -> list[str]:
         return [self.unary_model, self.stream_model, self.hold_model]
@@ -55,7 +66,9 @@ class Plan:
 QUICK = Plan(closed_concurrency=16, closed_seconds=1.0,
              open_rates=((10, 0.6), (50, 0.6), (200, 0.6)), stream_concurrency=20,
              stream_chunks=20, stream_seconds=0.8, hold_streams=50, hold_chunks=10,
-             hold_delay_ms=40, warmup_seconds=0.2)
+             hold_delay_ms=40, warmup_seconds=0.2, compare_requests=300,
+             compare_concurrency=16, compare_open=(50, 0.6), workers_seconds=1.0,
+             ratelimit_calls=500, ratelimit_seconds=0.3)
 
 
 def _body(model: str, stream: bool) -> bytes:
@@ -71,12 +84,17 @@ def _ms(value: float | None) -> float | None:
 
 
 @dataclass(slots=True)
-class _Cpu:
+class CpuUse:
     mid: float | None
     upstream: float
     own: float
     machine: float = 0.0  # busy CPU seconds of the whole machine
     steal: float = 0.0
+
+    def __add__(self, other: CpuUse) -> CpuUse:
+        mid = None if self.mid is None or other.mid is None else self.mid + other.mid
+        return CpuUse(mid, self.upstream + other.upstream, self.own + other.own,
+                      self.machine + other.machine, self.steal + other.steal)
 
     @property
     def foreign(self) -> float:
@@ -86,33 +104,35 @@ class _Cpu:
 
 class Bench:
     def __init__(self, plan: Plan, targets: dict[str, Target], mid_pids: dict[str, int],
-                 upstream_pid: int) -> None:
+                 upstream_pid: int, cpu_of: Callable[[int], float] = cpu_seconds) -> None:
+        """``cpu_of``: CPU seconds of a middle process (``tree_cpu_seconds`` for workers)."""
         self.plan = plan
         self.targets = targets
         self.mid_pids = mid_pids  # floor/proxy -> pid of the process in the middle
         self.upstream_pid = upstream_pid
+        self._cpu_of = cpu_of
 
-    def _snap(self, name: str) -> _Cpu:
+    def _snap(self, name: str) -> CpuUse:
         pid = self.mid_pids.get(name)
         machine, steal = system_busy()
-        return _Cpu(cpu_seconds(pid) if pid else None, cpu_seconds(self.upstream_pid),
+        return CpuUse(self._cpu_of(pid) if pid else None, cpu_seconds(self.upstream_pid),
                     time.process_time(), machine, steal)
 
-    async def _measure(self, name: str,
-                       run: Callable[[], Awaitable[Samples]]) -> tuple[Samples, _Cpu]:
+    async def measure(self, name: str,
+                      run: Callable[[], Awaitable[Samples]]) -> tuple[Samples, CpuUse]:
         before = self._snap(name)
         samples = await run()
         after = self._snap(name)
         mid = (after.mid - before.mid) if after.mid is not None and before.mid is not None else None
-        return samples, _Cpu(mid, after.upstream - before.upstream, after.own - before.own,
+        return samples, CpuUse(mid, after.upstream - before.upstream, after.own - before.own,
                              after.machine - before.machine, after.steal - before.steal)
 
-    def _raw(self, name: str, model: str, stream: bool) -> bytes:
+    def raw(self, name: str, model: str, stream: bool) -> bytes:
         t = self.targets[name]
         return build_request(t.host, t.port, t.path, _body(model, stream), t.token)
 
     @staticmethod
-    def _summary(s: Samples, cpu: _Cpu) -> dict[str, Any]:
+    def summary(s: Samples, cpu: CpuUse) -> dict[str, Any]:
         elapsed = s.elapsed or 1e-9
         return {
             "ok": s.ok, "errors": s.error_count, "error_kinds": dict(s.errors),
@@ -130,39 +150,39 @@ class Bench:
 
     async def warmup(self, name: str) -> int:
         p = self.plan
-        raw = self._raw(name, p.unary_model, False)
+        raw = self.raw(name, p.unary_model, False)
         s = await closed_loop(self.targets[name], raw, None,
                               concurrency=min(16, p.closed_concurrency), duration=p.warmup_seconds)
-        raw = self._raw(name, p.stream_model, True)
+        raw = self.raw(name, p.stream_model, True)
         s2 = await closed_loop(self.targets[name], raw, p.stream_chunks,
                                concurrency=min(16, p.stream_concurrency), duration=p.warmup_seconds)
         return s.error_count + s2.error_count + s.malformed + s2.malformed
 
     async def closed(self, name: str) -> dict[str, Any]:
         p = self.plan
-        raw = self._raw(name, p.unary_model, False)
-        s, cpu = await self._measure(name, lambda: closed_loop(
+        raw = self.raw(name, p.unary_model, False)
+        s, cpu = await self.measure(name, lambda: closed_loop(
             self.targets[name], raw, None, concurrency=p.closed_concurrency,
             duration=p.closed_seconds))
-        return {"concurrency": p.closed_concurrency, **self._summary(s, cpu)}
+        return {"concurrency": p.closed_concurrency, **self.summary(s, cpu)}
 
     async def open(self, name: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        raw = self._raw(name, self.plan.unary_model, False)
+        raw = self.raw(name, self.plan.unary_model, False)
         for rate, seconds in self.plan.open_rates:
-            s, cpu = await self._measure(name, lambda r=rate, d=seconds: open_loop(  # type: ignore[misc]
+            s, cpu = await self.measure(name, lambda r=rate, d=seconds: open_loop(  # type: ignore[misc]
                 self.targets[name], raw, rate=r, duration=d))
-            out[str(rate)] = {"rate": rate, **self._summary(s, cpu),
+            out[str(rate)] = {"rate": rate, **self.summary(s, cpu),
                               "lag_p50_ms": _ms(pct(s.lag, 50)), "lag_p99_ms": _ms(pct(s.lag, 99))}
         return out
 
     async def stream(self, name: str) -> dict[str, Any]:
         p = self.plan
-        raw = self._raw(name, p.stream_model, True)
-        s, cpu = await self._measure(name, lambda: closed_loop(
+        raw = self.raw(name, p.stream_model, True)
+        s, cpu = await self.measure(name, lambda: closed_loop(
             self.targets[name], raw, p.stream_chunks, concurrency=p.stream_concurrency,
             duration=p.stream_seconds))
-        summary = self._summary(s, cpu)
+        summary = self.summary(s, cpu)
         summary.update({
             "concurrency": p.stream_concurrency, "chunks_per_stream": p.stream_chunks,
             "streams_per_s": summary.pop("rps"), "chunks": s.chunks,
@@ -175,7 +195,7 @@ class Bench:
     async def memory(self, name: str) -> dict[str, Any]:
         p = self.plan
         pid = self.mid_pids[name]
-        raw = self._raw(name, p.hold_model, True)
+        raw = self.raw(name, p.hold_model, True)
         before = rss_bytes(pid)
         trace: list[tuple[float, int]] = []
         finished = asyncio.Event()
@@ -197,11 +217,11 @@ class Bench:
 
         async with asyncio.TaskGroup() as tg:
             tg.create_task(sample())
-            held = tg.create_task(self._measure(name, hold))
+            held = tg.create_task(self.measure(name, hold))
         s, cpu = held.result()
         opened = [(rss, sum(1 for a, b in s.intervals if a <= t < b)) for t, rss in trace]
         full = [rss for rss, n in opened if n >= p.hold_streams]
-        summary = self._summary(s, cpu)
+        summary = self.summary(s, cpu)
         summary.update({
             "streams": p.hold_streams, "chunks_per_stream": p.hold_chunks,
             "delay_ms": p.hold_delay_ms, "chunks": s.chunks,

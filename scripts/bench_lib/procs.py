@@ -12,7 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["Proc", "cores", "cpu_seconds", "get", "rss_bytes", "seed_gateway", "system_busy"]
+__all__ = ["Proc", "cores", "cpu_seconds", "get", "rss_bytes", "seed_gateway", "system_busy",
+           "tree_cpu_seconds"]
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -31,6 +32,29 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and all its live descendants (``serve --workers N``)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += cpu_seconds(current)
+        except OSError:
+            continue
+        todo.extend(children.get(current, ()))
+    return total
 
 
 def system_busy() -> tuple[float, float]:
@@ -74,7 +98,8 @@ def get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
 
 class Proc:
     def __init__(self, name: str, cmd: list[str], *, env: dict[str, str], cwd: Path,
-                 log: Path, core: int | None) -> None:
+                 log: Path, core: int | str | None) -> None:
+        """``core``: a CPU number or a ``taskset -c`` list ("0,1"); None: inherit ours."""
         self.name = name
         self.cmd = (["taskset", "-c", str(core)] + cmd) if core is not None else cmd
         self.env, self.cwd, self.log_path = env, cwd, log
@@ -128,10 +153,12 @@ class Proc:
 
 async def seed_gateway(database_url: str, encryption_key: str, secret_key: str, *,
                        upstream_base: str, upstream_key: str, client_key: str,
-                       models: list[str], max_concurrency: int) -> None:
+                       models: list[str], max_concurrency: int,
+                       tpm_limit: int | None = 1_000_000_000_000) -> int:
     """Write the bench configuration straight into the store (as ``serve --demo`` does):
     one ``openai`` provider on the fake, its key, one alias per model (alias = upstream
-    model name, so direct and proxied requests carry the same body), one client key."""
+    model name, so direct and proxied requests carry the same body), one client key
+    (``tpm_limit`` None: no token check). Returns the client key's id."""
     import asyncio
 
     from proxy.crypto import KeyRing, client_key_prefix, hash_client_key, key_last4
@@ -155,10 +182,11 @@ async def seed_gateway(database_url: str, encryption_key: str, secret_key: str, 
                 alias_name=model, provider_id=provider.id, provider_model_name=model,
                 order_index=0, is_default=False, config={},
             )
-        await store.create_api_key(
+        row = await store.create_api_key(
             name="bench", key_hash=hash_client_key(secret_key, client_key),
             key_prefix=client_key_prefix(client_key), tenant="bench", is_admin=False,
-            rpm_limit=None, tpm_limit=1_000_000_000_000, allowed_models=None, expires_at=None,
+            rpm_limit=None, tpm_limit=tpm_limit, allowed_models=None, expires_at=None,
         )
+        return int(row.id)
     finally:
         await store.aclose()

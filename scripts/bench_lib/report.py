@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["TARGETS", "check_targets", "pct", "render"]
+__all__ = ["TARGETS", "check_targets", "fmt", "lookup", "pct", "render"]
 
 Result = dict[str, Any]
 
@@ -31,7 +31,7 @@ def pct(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def _get(result: Result, *path: str) -> Any:
+def lookup(result: Result, *path: str) -> Any:
     node: Any = result
     for key in path:
         if not isinstance(node, dict) or key not in node:
@@ -44,14 +44,14 @@ def figures(results: Result, target: str) -> dict[str, float | None]:
     """The headline figures of one middle target (``proxy`` or ``floor``)."""
     mine, direct = results.get(target, {}), results.get("direct", {})
     out: dict[str, float | None] = {
-        "cpu_ms_per_request": _get(mine, "closed", "cpu_ms_per_request"),
-        "closed_rps": _get(mine, "closed", "rps"),
-        "cpu_us_per_chunk": _get(mine, "stream", "cpu_us_per_chunk"),
-        "chunks_per_s": _get(mine, "stream", "chunks_per_s"),
-        "rss_mb_open_streams": _get(mine, "memory", "rss_mb_all_open"),
+        "cpu_ms_per_request": lookup(mine, "closed", "cpu_ms_per_request"),
+        "closed_rps": lookup(mine, "closed", "rps"),
+        "cpu_us_per_chunk": lookup(mine, "stream", "cpu_us_per_chunk"),
+        "chunks_per_s": lookup(mine, "stream", "chunks_per_s"),
+        "rss_mb_open_streams": lookup(mine, "memory", "rss_mb_all_open"),
     }
     for q in ("p50", "p99"):
-        theirs, base = _get(mine, "open", "50", f"{q}_ms"), _get(direct, "open", "50", f"{q}_ms")
+        theirs, base = lookup(mine, "open", "50", f"{q}_ms"), lookup(direct, "open", "50", f"{q}_ms")
         out[f"added_{q}_ms_at_50"] = (theirs - base) if theirs is not None and base is not None else None
     return out
 
@@ -67,7 +67,7 @@ def check_targets(results: Result) -> list[dict[str, Any]]:
     return rows
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
+def fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -111,21 +111,21 @@ def render(results: Result, checks: list[dict[str, Any]]) -> str:
     lines = ["".join([f"{'figure':<{width}}", *(f"{n:>12}" for n in names),
                       f"{'proxy/floor':>12}"])]
     for label, path in _ROWS:
-        values = [_get(results[n], *path) for n in names]
+        values = [lookup(results[n], *path) for n in names]
         if all(v is None for v in values):
             continue
         ratio = "-"
-        p, f = _get(results.get("proxy", {}), *path), _get(results.get("floor", {}), *path)
+        p, f = lookup(results.get("proxy", {}), *path), lookup(results.get("floor", {}), *path)
         if isinstance(p, int | float) and isinstance(f, int | float) and f:
             ratio = f"{p / f:.2f}x"
-        lines.append("".join([f"{label:<{width}}", *(f"{_fmt(v):>12}" for v in values),
+        lines.append("".join([f"{label:<{width}}", *(f"{fmt(v):>12}" for v in values),
                               f"{ratio:>12}"]))
     lines.append("")
     lines.append(f"{'target (proxy)':<42}{'proxy':>12}{'floor':>12}{'target':>14}{'holds?':>8}")
     for row in checks:
         holds = {True: "yes", False: "NO", None: "-"}[row["holds"]]
-        lines.append(f"{row['label'] + ' (' + row['unit'] + ')':<42}{_fmt(row['proxy']):>12}"
-                     f"{_fmt(row['floor']):>12}{row['target']:>14}{holds:>8}")
+        lines.append(f"{row['label'] + ' (' + row['unit'] + ')':<42}{fmt(row['proxy']):>12}"
+                     f"{fmt(row['floor']):>12}{row['target']:>14}{holds:>8}")
     busiest = max((x for x in _foreign(results)), default=0.0)
     if busiest > 0.2:
         lines.append(f"\nWARNING: other processes used up to {busiest:.2f} cores during a phase; "
