@@ -160,6 +160,7 @@ class Router:
             except ProxyError as err:
                 raise _in_band(err) from None
             trace.resumes += 1
+            trace.reasons.append("resumed")
             if route.hops[index].supports_prefill and op == "chat" and prefill:
                 skipper = PrefixSkipper(op, sent[len(prefill):], lenient=True)
             else:

@@ -113,3 +113,25 @@ def test_create_api_key_prints_a_key_that_works(tmp_path: Path) -> None:
                    for k in listed)
     finally:
         proc.stop()
+
+
+def test_first_admin_script_creates_a_working_admin_key(tmp_path: Path) -> None:
+    secrets = {"SECRET_KEY": "secret-" + "k" * 30, "ENCRYPTION_KEY": generate_fernet_key()}
+    script = Path(__file__).resolve().parents[2] / "scripts" / "create-admin-key"
+    env = {**os.environ, **secrets, "DATA_DIR": str(tmp_path / "data"),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'proxy.db'}"}
+    result = subprocess.run([str(script), "ops", "platform"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=45)
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    proc = ProxyProcess(tmp_path, env=secrets).start()
+    try:
+        import httpx
+
+        listed = httpx.get(proc.url + "/admin/api-keys",
+                           headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        assert listed.status_code == 200
+        assert any(k["name"] == "ops" and k["is_admin"] and k["tenant"] == "platform"
+                   for k in listed.json()["data"])
+    finally:
+        proc.stop()

@@ -97,6 +97,18 @@ def test_cut_stream_resumes_through_a_provider_without_prefill(
     assert text == FULL_60
     assert finishes[-1] == "stop"
     assert backup.requests[-1].json["messages"][-1]["role"] == "user"
+    # the resume is on record: metrics and the audit trail
+    gateway = chain.gateway
+    assert "proxy_stream_resumes_total" in httpx.get(gateway.url + "/metrics").text
+    deadline = time.monotonic() + 5
+    while True:
+        records = gateway.admin.http.get("/admin/audit", params={"limit": 1000}).json()["data"]
+        mine = [r for r in records if r["alias"] == alias]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert mine and mine[-1]["fallback_reasons"] == ["stream_broken", "resumed"]
+    assert mine[-1]["provider"] == chain.providers[1] and mine[-1]["status"] == 200
 
 
 def test_stalled_stream_resumes_after_idle_timeout(
