@@ -67,6 +67,8 @@ async def _serve(request: web.Request, op: Op, validate: Callable[[dict[str, Any
                 err.headers.setdefault("x-proxy-attempts", str(trace.attempts))
             raise
         status = 200
+        app[METRICS].first_byte(trace.provider or "none",
+                                time.perf_counter() - request["started"])
         payload = result.raw if result.raw is not None else orjson.dumps(result.obj)
         if "capture" in request:
             request["capture"].append(payload)
