@@ -29,7 +29,7 @@ from .procs import Proc, tree_cpu_seconds
 from .redis_keys import delete_limiter_keys, redis_problem
 from .variants import Gateway, Running, Variant, audit_rows, metric, running_variants
 
-__all__ = ["EXTRA_PHASES", "Extras"]
+__all__ = ["EXTRA_PHASES", "Extras", "count_errors"]
 
 EXTRA_PHASES = ("audit", "limits", "workers")
 ON = {"RATE_LIMIT_GLOBAL_RPM": "1000000000", "RATE_LIMIT_PER_KEY_RPM": "1000000000",
@@ -46,6 +46,19 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 def _minus(a: Any, b: Any) -> float | None:
     return a - b if isinstance(a, int | float) and isinstance(b, int | float) else None
+
+
+def count_errors(extras: dict[str, Any]) -> tuple[int, int]:
+    """(failed requests + failed phases + lost audit records, malformed events) of the
+    comparison phases."""
+    errors = malformed = 0
+    for res in extras.values():
+        errors += 1 if "failed" in res else 0
+        errors += max(0, res.get("records", {}).get("lost", 0))
+        for variant in res.get("variants", {}).values():
+            errors += variant["errors"]
+            malformed += variant["malformed"]
+    return errors, malformed
 
 
 @dataclass

@@ -9,8 +9,10 @@ Comparison phases (only when named in --phases, or with --all), each starting th
 several ways against the same upstream: audit (AUDIT_ENABLED true vs false, and no audit
 record lost), limits (rate limits off vs in-process vs Redis, plus
 scripts/bench_ratelimit.py), workers (serve --workers 1 vs 2, not pinned).
-Exit code: 0, or 1 when any request failed or any SSE event was malformed (``--strict``:
-also when a target does not hold), 2 when a process could not start.
+
+Exit code: 0, or 1 when any request failed, any SSE event was malformed or any audit
+record was lost (``--strict``: also when a target does not hold), 2 when a process could
+not start.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from .compare import EXTRA_PHASES, Extras
+from .compare import EXTRA_PHASES, Extras, count_errors
 from .loads import Target
 from .phases import PHASES, QUICK, Bench, Plan
 from .procs import Proc, cores, get, seed_gateway
@@ -69,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--phases", default=",".join(PHASES),
                    help=f"comma-separated subset of {','.join(PHASES + EXTRA_PHASES)} "
                         f"(default: {','.join(PHASES)})")
-    p.add_argument("--all", action="store_true", help="every phase (about 5 minutes)")
+    p.add_argument("--all", action="store_true", help="every phase (about 4 minutes)")
     p.add_argument("--targets", default="direct,floor,proxy",
                    help="comma-separated subset of direct,floor,proxy")
     p.add_argument("--proxy-cmd", default=DEFAULT_PROXY_CMD,
@@ -214,19 +216,6 @@ def _extras(plan: Plan, phases: tuple[str, ...], gateway: Gateway, upstream_pid:
     return out
 
 
-def _extra_errors(extras: dict[str, Any]) -> tuple[int, int]:
-    """(failed requests + failed phases + lost audit records, malformed events) of the
-    comparison phases."""
-    errors = malformed = 0
-    for res in extras.values():
-        errors += 1 if "failed" in res else 0
-        errors += max(0, res.get("records", {}).get("lost", 0))
-        for variant in res.get("variants", {}).values():
-            errors += variant["errors"]
-            malformed += variant["malformed"]
-    return errors, malformed
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     phases = PHASES + EXTRA_PHASES if args.all else tuple(p for p in args.phases.split(",") if p)
@@ -272,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     checks = check_targets(results)
-    x_errors, x_malformed = _extra_errors(compare)
+    x_errors, x_malformed = count_errors(compare)
     errors = sum(r["errors"] for r in results.values()) + x_errors
     malformed = sum(r["malformed"] for r in results.values()) + x_malformed
     doc = {
