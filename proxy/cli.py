@@ -181,32 +181,9 @@ def cmd_rotate_encryption(args: argparse.Namespace) -> int:
 
 
 async def _check(settings: Settings) -> int:
-    from .store import open_store
+    from .checks import run_checks
 
-    ok = True
-    try:
-        store = await open_store(settings.database_url)
-        try:
-            migrated = await store.is_migrated()
-            print(f"database: {'ok' if migrated else 'reachable, not migrated'}")
-        finally:
-            await store.aclose()
-    except Exception as exc:
-        ok = False
-        print(f"database: FAILED ({type(exc).__name__})")
-    if settings.redis_url:
-        import redis.asyncio as aioredis
-
-        client = aioredis.from_url(settings.redis_url, socket_connect_timeout=2)
-        try:
-            await client.ping()
-            print("redis: ok")
-        except Exception as exc:
-            ok = False
-            print(f"redis: FAILED ({type(exc).__name__})")
-        finally:
-            await client.aclose()
-    return 0 if ok else 1
+    return 0 if await run_checks(settings) else 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:

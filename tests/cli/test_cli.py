@@ -135,3 +135,38 @@ def test_first_admin_script_creates_a_working_admin_key(tmp_path: Path) -> None:
                    for k in listed.json()["data"])
     finally:
         proc.stop()
+
+
+def test_check_probes_every_provider_with_its_keys(tmp_path: Path) -> None:
+    from tests.fakes import FakeUpstream
+
+    secrets = {"SECRET_KEY": "secret-" + "k" * 30, "ENCRYPTION_KEY": generate_fernet_key()}
+    with FakeUpstream("openai", keys={"sk-good-openai-1"}) as oa, \
+            FakeUpstream("anthropic", keys={"sk-good-claude-1"}) as an, \
+            FakeUpstream("ollama") as ol:
+        proc = ProxyProcess(tmp_path, env=secrets).start()
+        try:
+            admin = proc.admin
+            admin.provider("oa", "openai", oa.base_url, keys=["sk-good-openai-1"])
+            admin.provider("an", "anthropic", an.base_url, keys=["sk-good-claude-1"])
+            admin.provider("ol", "ollama", ol.base_url)
+            admin.provider("mock", "mock")
+            bad = admin.provider("oa-bad", "openai", oa.base_url, keys=["sk-revoked-999"])
+        finally:
+            proc.stop()
+        failing = run(tmp_path, "check", env=secrets)
+        assert failing.returncode == 1, failing.stdout
+        lines = set(failing.stdout.splitlines())
+        assert "provider mock: ok (in-process)" in lines, failing.stdout
+        for name in ("oa", "an"):
+            assert any(line.startswith(f"provider {name}: ok (") for line in lines), lines
+        assert any(line.startswith("provider ol: ok") for line in lines), failing.stdout
+        assert "provider oa-bad: FAILED (HTTP 401)" in lines
+        assert "sk-revoked-999" not in failing.stdout + failing.stderr
+        proc = ProxyProcess(tmp_path, env=secrets).start()
+        try:
+            proc.admin.http.delete(f"/admin/providers/{bad['id']}").raise_for_status()
+        finally:
+            proc.stop()
+        passing = run(tmp_path, "check", env=secrets)
+        assert passing.returncode == 0, passing.stdout

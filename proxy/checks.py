@@ -1,0 +1,102 @@
+"""``openai-proxy check``: configuration, database, Redis and every provider reachable
+with its keys. Prints one line per check; the exit code is 0 only when all pass."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from supervisors.adapters.discovery import discovery_request, parse_model_ids
+from supervisors.spec import ProviderConfig, ProviderSpec
+
+from .config import Settings
+from .crypto import DecryptionError, KeyRing
+from .store import open_store
+from .store.base import Store
+
+__all__ = ["run_checks"]
+
+
+async def run_checks(settings: Settings) -> bool:
+    ok = True
+    try:
+        store = await open_store(settings.database_url)
+    except Exception as exc:  # report, never crash
+        print(f"database: FAILED ({type(exc).__name__})")
+        return False
+    try:
+        migrated = await store.is_migrated()
+        print(f"database: {'ok' if migrated else 'reachable, not migrated'}")
+        ok = await _providers(store, settings) and ok
+    except Exception as exc:
+        ok = False
+        print(f"database: FAILED ({type(exc).__name__})")
+    finally:
+        await store.aclose()
+    if settings.redis_url:
+        ok = await _redis(settings.redis_url) and ok
+    return ok
+
+
+async def _redis(url: str) -> bool:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+        print("redis: ok")
+        return True
+    except Exception as exc:
+        print(f"redis: FAILED ({type(exc).__name__})")
+        return False
+    finally:
+        await client.aclose()
+
+
+async def _providers(store: Store, settings: Settings) -> bool:
+    assert settings.encryption_key is not None
+    keyring = KeyRing.parse(settings.encryption_key)
+    snapshot = await store.load_config()
+    keys: dict[int, list[str]] = {}
+    ok = True
+    for row in snapshot.provider_keys:
+        try:
+            keys.setdefault(row.provider_id, []).append(keyring.decrypt(row.key_encrypted))
+        except DecryptionError:
+            ok = False
+            print(f"provider key {row.id}: FAILED (cannot be decrypted with ENCRYPTION_KEY)")
+    timeout = aiohttp.ClientTimeout(total=10, sock_connect=5)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        results = await asyncio.gather(*(
+            _probe(session, row.name, ProviderSpec(
+                id=row.id, name=row.name, type=row.provider_type, base_url=row.base_url,
+                config=ProviderConfig.from_dict(row.config)), keys.get(row.id, [None]))
+            for row in snapshot.providers if row.enabled
+        ))
+    return ok and all(results)
+
+
+async def _probe(session: aiohttp.ClientSession, name: str, spec: ProviderSpec,
+                 keys: list[str] | list[None]) -> bool:
+    fine = True
+    for index, key in enumerate(keys):
+        label = f"provider {name}" + (f" key {index + 1}/{len(keys)}" if len(keys) > 1 else "")
+        request = discovery_request(spec, key)
+        if request is None:
+            print(f"{label}: ok (in-process)")
+            continue
+        try:
+            async with session.request(request.method, request.url,
+                                       headers=request.headers) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    print(f"{label}: FAILED (HTTP {resp.status})")
+                    fine = False
+                    continue
+                models = parse_model_ids(spec.type, body)
+                print(f"{label}: ok ({len(models)} models)")
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            print(f"{label}: FAILED ({type(exc).__name__})")
+            fine = False
+    return fine
