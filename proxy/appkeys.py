@@ -21,5 +21,9 @@ ROUTER = web.AppKey("router", Router)
 LIMITS = web.AppKey("limits", Limits)
 AUDIT = web.AppKey("audit", AuditLog)
 PAYLOADS = web.AppKey("payloads", PayloadStore)
+#: per request: its id, when it started (perf_counter), and the captured response bytes
+REQUEST_ID = web.RequestKey("request_id", str)
+STARTED = web.RequestKey("started", float)
+CAPTURE = web.RequestKey("capture", list[bytes])
 #: short-lived tasks started by handlers (token charging); awaited on shutdown
 BACKGROUND: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("background", set)

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from supervisors.errors import InvalidRequest, NotFound, PayloadTooLarge, ProxyError
 
-from ..appkeys import METRICS
+from ..appkeys import METRICS, REQUEST_ID, STARTED
 from ..logs import request_id_var
 
 __all__ = ["REQUEST_IDS", "RequestIds", "error_response", "gateway_middleware"]
@@ -81,8 +81,8 @@ def _from_http_exception(exc: web.HTTPException) -> ProxyError:
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     request_id = _request_id(request)
-    request["request_id"] = request_id
-    request["started"] = started
+    request[REQUEST_ID] = request_id
+    request[STARTED] = started
     token = request_id_var.set(request_id)
     metrics = request.app[METRICS]
     route = request.match_info.route.resource

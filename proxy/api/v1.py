@@ -19,7 +19,18 @@ from aiohttp import web
 from supervisors.errors import NotFound, ProxyError, StreamBroken
 from supervisors.messages import Op
 
-from ..appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, ROUTER, SETTINGS
+from ..appkeys import (
+    AUDIT,
+    BACKGROUND,
+    CAPTURE,
+    GATEWAY,
+    LIMITS,
+    METRICS,
+    REQUEST_ID,
+    ROUTER,
+    SETTINGS,
+    STARTED,
+)
 from ..auth import ClientKey
 from ..logs import log_request
 from ..router import Trace
@@ -47,10 +58,10 @@ async def _serve(request: web.Request, op: Op, validate: Callable[[dict[str, Any
     body = await read_json(request)
     validate(body)
     if app[SETTINGS].audit_store_content:
-        request["capture"] = []
+        request[CAPTURE] = []
     limit_headers = await app[LIMITS].admit(request, client)
     route = gateway.routes.resolve(body["model"], client.allowed_models, body.pop("fallbacks", None))
-    request_id: str = request["request_id"]
+    request_id: str = request[REQUEST_ID]
     trace = Trace()
     started = time.perf_counter()
     status = 500
@@ -68,10 +79,10 @@ async def _serve(request: web.Request, op: Op, validate: Callable[[dict[str, Any
             raise
         status = 200
         app[METRICS].first_byte(trace.provider or "none",
-                                time.perf_counter() - request["started"])
+                                time.perf_counter() - request[STARTED])
         payload = result.raw if result.raw is not None else orjson.dumps(result.obj)
-        if "capture" in request:
-            request["capture"].append(payload)
+        if CAPTURE in request:
+            request[CAPTURE].append(payload)
         return web.Response(
             body=payload,
             content_type="application/json",
@@ -86,7 +97,7 @@ async def _stream(
     limit_headers: dict[str, str],
 ) -> tuple[web.StreamResponse, int, str | None]:
     app = request.app
-    request_id: str = request["request_id"]
+    request_id: str = request[REQUEST_ID]
     relay = app[ROUTER].stream(op, body, route, request_id, trace)
     try:
         first = await anext(relay)
@@ -101,10 +112,10 @@ async def _stream(
     try:
         response = await open_stream(request, _trace_headers(request_id, trace, limit_headers))
         app[METRICS].first_byte(trace.provider or "none",
-                                time.perf_counter() - request["started"])
+                                time.perf_counter() - request[STARTED])
         write: Callable[[bytes], Awaitable[None]] = response.write
-        if "capture" in request:
-            write = _capturing(response, request["capture"])
+        if CAPTURE in request:
+            write = _capturing(response, request[CAPTURE])
         await write(encode_batch(first))
         try:
             async for batch in relay:
@@ -161,7 +172,7 @@ def _finish(
     app[AUDIT].submit(
         AuditRecord(
             created_at=datetime.now(UTC),
-            request_id=request["request_id"],
+            request_id=request[REQUEST_ID],
             endpoint=endpoint,
             status=status,
             latency_ms=round(latency * 1000.0, 3),
@@ -184,15 +195,16 @@ def _finish(
 
 
 def _captured_request(request: web.Request) -> str | None:
-    if "capture" not in request or request._read_bytes is None:
+    if CAPTURE not in request or request._read_bytes is None:
         return None
     return request._read_bytes.decode("utf-8", "replace")
 
 
 def _captured_response(request: web.Request) -> str | None:
-    if "capture" not in request:
+    if CAPTURE not in request:
         return None
-    return b"".join(request["capture"]).decode("utf-8", "replace")
+    captured: list[bytes] = request[CAPTURE]
+    return b"".join(captured).decode("utf-8", "replace")
 
 
 def _int(usage: dict[str, Any] | None, name: str) -> int | None:

@@ -95,14 +95,22 @@ async def test_retention_task_runs_first_soon_then_every_interval(
         async def empty() -> bool:
             return not await fetch_audit(store.url)  # type: ignore[attr-defined]
 
+        async def no_objects() -> bool:
+            # records go first, their objects right after: wait for both, scanning
+            # safely while the pass removes emptied date folders
+            try:
+                return not list((tmp_path / "payloads").rglob("*.json"))
+            except FileNotFoundError:
+                return False
+
         await eventually(empty, within=5, interval=0.02)
         audit.submit(_record("old-2", 100, "w" * 50))  # a later pass gets this one too
         await audit.flush()
         await eventually(empty, within=5, interval=0.02)
+        await eventually(no_objects, within=5, interval=0.02)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-    assert not list((tmp_path / "payloads").rglob("*.json"))
 
 
 async def test_zero_days_disables_retention(store: Store, tmp_path: Path) -> None:
