@@ -91,7 +91,9 @@ def utc(value: datetime) -> datetime:
 
 def ts_text(value: datetime) -> str:
     """Fixed-width text form for SQLite: ``2024-05-01T12:00:00.000000+00:00``."""
-    return utc(value).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    if value.tzinfo is not UTC:
+        value = utc(value)
+    return value.isoformat(timespec="microseconds")
 
 
 def _ts(value: Any) -> datetime:
@@ -218,7 +220,7 @@ def audit_values(record: AuditRecord, ts: Callable[[datetime], Any]) -> tuple[An
         record.completion_tokens,
         record.total_tokens,
         int(record.attempts),
-        dump_json(list(record.fallback_reasons)),
+        dump_json(list(record.fallback_reasons)) if record.fallback_reasons else "[]",
         record.error,
         record.request_body,
         record.response_body,
