@@ -70,13 +70,7 @@ async def _serve(request: web.Request, op: Op, validate: Callable[[dict[str, Any
         if op != "embeddings" and body.get("stream") is True:
             response, status, error = await _stream(request, op, body, route, trace, limit_headers)
             return response
-        try:
-            result = await app[ROUTER].unary(op, body, route, request_id, trace)
-        except ProxyError as err:
-            status, error = err.status, err.message
-            if trace.attempts:
-                err.headers.setdefault("x-proxy-attempts", str(trace.attempts))
-            raise
+        result = await app[ROUTER].unary(op, body, route, request_id, trace)
         status = 200
         app[METRICS].first_byte(trace.provider or "none",
                                 time.perf_counter() - request[STARTED])
@@ -88,6 +82,14 @@ async def _serve(request: web.Request, op: Op, validate: Callable[[dict[str, Any
             content_type="application/json",
             headers=_trace_headers(request_id, trace, limit_headers),
         )
+    except ProxyError as err:  # before any byte reached the client: a JSON error
+        status, error = err.status, err.message
+        if trace.attempts:
+            err.headers.setdefault("x-proxy-attempts", str(trace.attempts))
+        raise
+    except asyncio.CancelledError:
+        status, error = 499, "client disconnected"
+        raise
     finally:
         _finish(request, client, route.alias, endpoint, op, body, trace, status, error, started)
 
@@ -101,10 +103,8 @@ async def _stream(
     relay = app[ROUTER].stream(op, body, route, request_id, trace)
     try:
         first = await anext(relay)
-    except ProxyError as err:
+    except ProxyError:
         await relay.aclose()
-        if trace.attempts:
-            err.headers.setdefault("x-proxy-attempts", str(trace.attempts))
         raise
     except StopAsyncIteration:
         raise StreamBroken("upstream stream ended without content") from None
