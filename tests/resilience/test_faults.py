@@ -245,3 +245,21 @@ def test_in_stream_error_event_before_any_text_fails_over(
     primary.add_fault(error_event_after_chunks=0)
     chunks = list(client.chat.completions.create(model=alias, messages=MSG, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER
+
+
+def test_a_stream_that_fails_before_its_first_byte_is_a_json_error_on_record(
+    client: openai.OpenAI, chain: Chain, primary: FakeUpstream, gateway: ProxyProcess
+) -> None:
+    alias = chain((primary, NO_RETRY))
+    primary.add_fault(status=503, times=-1)
+    with pytest.raises(openai.APIStatusError) as info:
+        list(client.chat.completions.create(model=alias, messages=MSG, stream=True))
+    assert info.value.status_code == 502
+    assert info.value.response.headers["content-type"].startswith("application/json")
+    deadline = time.monotonic() + 5
+    mine: list[dict[str, object]] = []
+    while not mine and time.monotonic() < deadline:
+        records = gateway.admin.http.get("/admin/audit", params={"limit": 1000}).json()["data"]
+        mine = [r for r in records if r["alias"] == alias]
+        time.sleep(0.1)
+    assert mine and mine[-1]["status"] == 502 and mine[-1]["stream"] is True
