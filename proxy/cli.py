@@ -89,7 +89,7 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
 
 
 def _worker_main(settings: Settings) -> None:
-    configure_logging(settings.log_level).add(
+    configure_logging(settings.log_level, service=settings.app_name).add(
         settings.secret_key, settings.admin_api_key, settings.encryption_key
     )
     sys.exit(_run(_serve(settings, reuse_port=True)))
@@ -97,7 +97,7 @@ def _worker_main(settings: Settings) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = ensure_secrets(_settings(args))
-    secret_filter = configure_logging(settings.log_level)
+    secret_filter = configure_logging(settings.log_level, service=settings.app_name)
     secret_filter.add(settings.secret_key, settings.admin_api_key, settings.encryption_key)
     if settings.workers <= 1:
         return _run(_serve(settings, reuse_port=False))

@@ -110,6 +110,10 @@ def _scrub_value(value: Any, secrets: Iterable[str], depth: int = 0) -> Any:
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str | None = None) -> None:
+        super().__init__()
+        self._service = service
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -118,6 +122,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self._service:
+            out["service"] = self._service
         request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id is not None:
             out["request_id"] = request_id
@@ -131,10 +137,11 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
-def configure_logging(level: str, stream: Any = None) -> SecretFilter:
-    """Install JSON logging on the root logger; returns the filter to register secrets."""
+def configure_logging(level: str, stream: Any = None, service: str | None = None) -> SecretFilter:
+    """Install JSON logging on the root logger (``service``: APP_NAME on every line);
+    returns the filter to register secrets."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(service))
     secret_filter = SecretFilter()
     handler.addFilter(secret_filter)
     root = logging.getLogger()
