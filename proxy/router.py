@@ -33,6 +33,10 @@ __all__ = ["Router", "Trace"]
 
 FallbackHook = Callable[[str, str], None]
 
+#: a Retry-After longer than this moves to the next chain entry instead of waiting
+#: (the last entry still waits, when the wait fits the request's budget)
+WAIT_FOR_RETRY_AFTER = 1.0
+
 
 @dataclass(slots=True)
 class Trace:
@@ -218,6 +222,10 @@ class Router:
                         raise err
                     if not err.retryable:
                         break
+                    if (err.retry_after or 0.0) > WAIT_FOR_RETRY_AFTER and index + 1 < len(
+                        route.hops
+                    ):
+                        break  # told to come back later: the next entry answers sooner
                     delay = retry_delay(
                         attempt,
                         started=started,

@@ -263,3 +263,18 @@ def test_a_stream_that_fails_before_its_first_byte_is_a_json_error_on_record(
         mine = [r for r in records if r["alias"] == alias]
         time.sleep(0.1)
     assert mine and mine[-1]["status"] == 502 and mine[-1]["stream"] is True
+
+
+def test_a_long_retry_after_moves_on_at_once_when_a_fallback_is_left(
+    client: openai.OpenAI, chain: Chain, primary: FakeUpstream, backup: FakeUpstream
+) -> None:
+    alias = chain((primary, {}), (backup, {}))
+    primary.add_fault(status=429, retry_after=20, times=-1)
+    started = time.monotonic()
+    text, headers = ask(client, alias)
+    assert text == ANSWER and headers["x-proxy-provider"] == chain.providers[1]
+    assert time.monotonic() - started < 1.0
+    assert hits(primary) == 1
+    # the primary's key rests for its Retry-After: the next request skips it at once
+    text, headers = ask(client, alias)
+    assert headers["x-proxy-provider"] == chain.providers[1] and hits(primary) == 1
