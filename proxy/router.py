@@ -94,7 +94,11 @@ class Router:
                 broken: ProxyError | None = None
                 if isinstance(reply, list):
                     if skipper is not None:
-                        reply = skipper.filter(reply)
+                        try:
+                            reply = skipper.filter(reply)
+                        except ResumeMismatch:
+                            broken = StreamBroken("the resumed answer differs from what was sent")
+                            reply = []
                         if skipper.passed:
                             skipper = None
                     if reply:

@@ -173,3 +173,20 @@ def test_client_disconnect_closes_the_upstream_within_a_second(
     assert disconnects, "the upstream never saw the proxy go away"
     assert disconnects[0] - closed_at < 1.0
     assert primary.stats()["streams_open"] == 0
+
+
+def test_a_fresh_answer_that_turns_out_different_is_dropped_for_the_next_entry(
+    client: openai.OpenAI, chain: Chain, primary: FakeUpstream, backup: FakeUpstream
+) -> None:
+    # the second entry starts like the sent text, then differs (in a later batch)
+    alias = chain(
+        (primary, {"max_retries": 0}),
+        ("mock://", {"provider_type": "mock", "keys": [], "chunk_delay_ms": 20,
+                     "response": "word0 word1 something else entirely"}),
+        (backup, {}),
+    )
+    primary.add_fault(cut_after_chunks=5)
+    text, finishes = _stream_text(client, alias)
+    assert text == FULL_60
+    assert finishes[-1] == "stop"
+    assert backup.requests, "the third entry never resumed the stream"
