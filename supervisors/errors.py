@@ -164,6 +164,7 @@ class UpstreamError(ProxyError):
     type = "upstream_error"
     default_code = "upstream_error"
     provider_fault = True
+    failover = True
     reason = "upstream_error"
 
 

@@ -17,6 +17,7 @@ from .errors import (
     ProxyError,
     Unavailable,
     UnsupportedOperation,
+    UpstreamError,
     UpstreamTimeout,
 )
 from .messages import Call, Chunk, StreamEnd
@@ -165,13 +166,18 @@ async def _attempt(sup: ProviderSupervisor, call: Call, budget: _Budget) -> None
     decoder = adapter.stream_decoder(call.op, call.body)
     resp = await _open(sup, call)
     try:
-        first = await _until_content(resp, decoder)
+        first, ended = await _until_content(resp, decoder)
     except BaseException:
         resp.close()
         raise
     budget.move(call.deadline)
     try:
-        await _relay(call, resp, decoder, first)
+        if ended:  # the whole (short) body came before any content: nothing left to read
+            if first:
+                await call.reply.put(first)
+            await call.reply.put(StreamEnd(decoder.done, decoder.usage, decoder.malformed))
+        else:
+            await _relay(call, resp, decoder, first)
     finally:
         resp.close()
 
@@ -225,7 +231,11 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
         finally:
             resp.close()
         err = adapter.parse_error(resp.status, raw, resp.headers, spec.name)
-        if key is not None and resp.status in (401, 403):
+        if resp.status in (401, 403):
+            if key is None:  # a keyless provider refusing us: its set-up, not the request
+                raise UpstreamError(
+                    f"provider {sup.name!r} refused the proxy (HTTP {resp.status}): "
+                    f"{err.message[:200]}", provider=sup.name)
             pool.mark_unauthorized(key, f"HTTP {resp.status}: {err.message[:200]}")
             last_key_error = err
             continue
@@ -250,8 +260,11 @@ def _recheck(sup: ProviderSupervisor, tried: set[int | str]) -> PoolKey | None:
     return sup.pool.recheck_candidate()
 
 
-async def _until_content(resp: UpstreamResponse, decoder: StreamDecoder) -> list[Chunk]:
-    """Read until the first chunk with content, so a slow first token can still fail over."""
+async def _until_content(
+    resp: UpstreamResponse, decoder: StreamDecoder
+) -> tuple[list[Chunk], bool]:
+    """Read until the first chunk with content, so a slow first token can still fail over.
+    Returns the chunks so far and whether the body already ended (decoder closed)."""
     pending: list[Chunk] = []
     while True:
         try:
@@ -260,12 +273,12 @@ async def _until_content(resp: UpstreamResponse, decoder: StreamDecoder) -> list
             raise translate_read_error(exc, started=False) from exc
         if not data:
             pending.extend(decoder.close())
-            return pending
+            return pending, True
         chunks = decoder.feed(data)
         if chunks:
             pending.extend(chunks)
             if any(has_content(c) for c in chunks):
-                return pending
+                return pending, False
 
 
 async def _relay(

@@ -278,3 +278,11 @@ def test_a_long_retry_after_moves_on_at_once_when_a_fallback_is_left(
     # the primary's key rests for its Retry-After: the next request skips it at once
     text, headers = ask(client, alias)
     assert headers["x-proxy-provider"] == chain.providers[1] and hits(primary) == 1
+
+
+def test_a_keyless_provider_refusing_the_proxy_fails_over_not_a_client_401(
+    client: openai.OpenAI, chain: Chain, primary: FakeUpstream, backup: FakeUpstream
+) -> None:
+    alias = chain((primary, {"keys": []}), (backup, {}))  # primary requires a key we lack
+    text, headers = ask(client, alias)
+    assert text == ANSWER and headers["x-proxy-provider"] == chain.providers[1]
