@@ -7,6 +7,7 @@ Scopes: global, tenant, client key (its own ``rpm_limit`` overrides
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 
@@ -17,7 +18,7 @@ from supervisors.errors import RateLimited
 from .auth import ClientKey
 from .config import Settings
 from .metrics import Metrics
-from .ratelimit import Decision, Limit, RateLimiter
+from .ratelimit import Decision, Limit, MemoryRateLimiter, RateLimiter
 
 __all__ = ["Limits", "client_ip"]
 
@@ -94,7 +95,10 @@ class Limits:
             raise err
         return headers
 
-    async def charge(self, client: ClientKey, usage: dict[str, object] | None) -> None:
+    def charge(self, client: ClientKey, usage: dict[str, object] | None,
+               background: set[asyncio.Task[None]]) -> None:
+        """Charge reported usage to the key's tokens-per-minute budget, after the answer:
+        at once in process, or in a task (kept in ``background``) through Redis."""
         if not client.tpm_limit or not usage:
             return
         total = usage.get("total_tokens")
@@ -103,8 +107,15 @@ class Limits:
             total = (prompt if isinstance(prompt, int) else 0) + (
                 completion if isinstance(completion, int) else 0
             )
-        if total > 0:
-            await self.limiter.charge_tokens(Limit("key", str(client.id), client.tpm_limit), total)
+        if total <= 0:
+            return
+        tokens = Limit("key", str(client.id), client.tpm_limit)
+        if isinstance(self.limiter, MemoryRateLimiter):
+            self.limiter.charge_tokens_now(tokens, total)
+            return
+        task = asyncio.create_task(self.limiter.charge_tokens(tokens, total))
+        background.add(task)
+        task.add_done_callback(background.discard)
 
 
 def _headers(d: Decision) -> dict[str, str]:

@@ -155,11 +155,8 @@ def _finish(
     if trace.resumes:
         metrics.stream_resumes.add({"provider": trace.provider or "none", "outcome": "resumed"},
                                    trace.resumes)
-    limits = app[LIMITS]
     if usage and client.tpm_limit:
-        task = asyncio.ensure_future(limits.charge(client, usage))
-        request.app[BACKGROUND].add(task)
-        task.add_done_callback(request.app[BACKGROUND].discard)
+        app[LIMITS].charge(client, usage, app[BACKGROUND])
     latency = time.perf_counter() - started
     if status >= 500 or app[SETTINGS].log_requests:
         log_request(
