@@ -60,3 +60,27 @@ def test_a_keys_own_rpm_limit_overrides_the_default(tmp_path: Path) -> None:
         ok = httpx.post(proc.url + "/v1/chat/completions", json=body,
                         headers={"Authorization": f"Bearer {loose}"})
         assert ok.status_code == 200 and ok.headers["x-ratelimit-limit-requests"] == "100"
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_per_ip_limit_believes_forwarded_for_only_from_trusted_proxies(
+    tmp_path: Path, trusted: bool
+) -> None:
+    env = {"RATE_LIMIT_PER_IP_RPM": "2"}
+    if trusted:
+        env["TRUSTED_PROXIES"] = "127.0.0.1/32"
+    with ProxyProcess(tmp_path, env=env) as proc:
+        mock = proc.admin.provider("mock", "mock")
+        proc.admin.mapping("m", mock["id"], "m")
+        key = proc.admin.client_key("ip")
+
+        def ask(forwarded: str) -> int:
+            return httpx.post(proc.url + "/v1/chat/completions",
+                              json={"model": "m", "messages": MSG},
+                              headers={"Authorization": f"Bearer {key}",
+                                       "X-Forwarded-For": forwarded}).status_code
+
+        assert [ask("1.1.1.1"), ask("1.1.1.1"), ask("1.1.1.1")] == [200, 200, 429]
+        # another client behind the trusted proxy has its own budget; untrusted headers
+        # are ignored, so every request is the proxy's own address and already spent
+        assert ask("2.2.2.2") == (200 if trusted else 429)
