@@ -26,6 +26,7 @@ fallback. All keys sit in one Redis: the script's keys are not hash-tagged for C
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import os
@@ -45,20 +46,73 @@ __all__ = ["RedisRateLimiter", "connect_redis"]
 
 
 class _Script:
-    """A Lua script run by SHA, loaded again when the server answers NOSCRIPT."""
+    """A Lua script run by SHA, loaded again when the server answers NOSCRIPT.
 
-    __slots__ = ("sha", "source")
+    Calls made in the same event-loop turn go out together as one pipeline (one round
+    trip, a quarter of redis-py's per-command CPU); each call is still its own atomic
+    script run, in order."""
+
+    __slots__ = ("_pending", "_tasks", "sha", "source")
 
     def __init__(self, name: str) -> None:
         self.source = resources.files(__package__).joinpath(name).read_text("utf-8")
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, client: Redis, numkeys: int, *keys_and_args: str) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._send, client)
+        self._pending.append(((numkeys, *keys_and_args), future))
+        return await future
+
+    def _send(self, client: Redis) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._run(client, batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, client: Redis,
+                   batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
         try:
-            return await client.evalsha(self.sha, numkeys, *keys_and_args)
-        except NoScriptError:
+            results = await self._execute(client, [args for args, _ in batch])
+        except Exception as exc:  # handed to every caller, never lost
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # the caller gave up (timeout): nothing to hand over
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def _execute(self, client: Redis, calls: list[tuple[Any, ...]]) -> list[Any]:
+        if len(calls) == 1:
+            try:
+                return [await client.evalsha(self.sha, *calls[0])]
+            except NoScriptError:
+                await client.script_load(self.source)
+                return [await client.evalsha(self.sha, *calls[0])]
+        results = await self._pipeline(client, calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
+            # a NOSCRIPT reply ran nothing: load the script, send exactly those again
             await client.script_load(self.source)
-            return await client.evalsha(self.sha, numkeys, *keys_and_args)
+            again = await self._pipeline(client, [calls[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+    async def _pipeline(self, client: Redis, calls: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = client.pipeline(transaction=False)
+        for args in calls:
+            pipe.evalsha(self.sha, *args)
+        return list(await pipe.execute(raise_on_error=False))
 
 
 def connect_redis(url: str, *, timeout: float = 0.25, max_connections: int = 64) -> Redis:

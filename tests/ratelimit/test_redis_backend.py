@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 
@@ -56,6 +58,26 @@ async def test_flushed_scripts_are_loaded_again(private_redis: PrivateRedis) -> 
         await admin.script_flush()
         await lim.charge_tokens(tokens, 7)
         assert (await lim.acquire(RULES, tokens)).tokens_remaining == 993
+    finally:
+        await lim.aclose()
+        await admin.aclose(close_connection_pool=True)
+
+
+async def test_concurrent_requests_share_one_pipeline_and_survive_a_flush(
+    private_redis: PrivateRedis,
+) -> None:
+    admin = connect_redis(private_redis.url, timeout=2.0)
+    lim = RedisRateLimiter(connect_redis(private_redis.url, timeout=2.0), window=5.0)
+    try:
+        rules = [Limit("key", "burst", 30)]
+        await lim.acquire([Limit("key", "warm", 5)])
+        await admin.script_flush()  # the whole batch answers NOSCRIPT and is sent again
+        await admin.config_resetstat()
+        decisions = await asyncio.gather(*(lim.acquire(rules) for _ in range(40)))
+        assert sum(d.allowed for d in decisions) == 30  # none counted twice or lost
+        calls = await _command_calls(admin)
+        # 40 requests, one round trip: 40 NOSCRIPT answers, one load, 40 runs
+        assert calls.get("evalsha") == 80 and calls.get("script|load") == 1
     finally:
         await lim.aclose()
         await admin.aclose(close_connection_pool=True)
