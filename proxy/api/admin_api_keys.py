@@ -23,12 +23,11 @@ from ..store.base import ApiKeyRow
 from .admin_common import (
     admin_route,
     apply_change,
-    deleted,
+    delete_row,
+    fetch_row,
     iso,
     json_response,
     log_change,
-    not_found,
-    path_id,
 )
 from .admin_fields import Validator, boolean, integer, parse_body, string_list, text, timestamp
 from .validate import read_json
@@ -96,21 +95,14 @@ async def create_api_key(request: web.Request, client: ClientKey) -> web.Respons
 
 @admin_route
 async def get_api_key(request: web.Request, client: ClientKey) -> web.Response:
-    key_id = path_id(request, "api key")
-    row = await request.app[GATEWAY].store.get_api_key(key_id)
-    if row is None:
-        raise not_found("api key", key_id)
+    row = await fetch_row(request, "api key", request.app[GATEWAY].store.get_api_key)
     return json_response(api_key_json(row))
 
 
 @admin_route
 async def delete_api_key(request: web.Request, client: ClientKey) -> web.Response:
-    key_id = path_id(request, "api key")
-    if not await request.app[GATEWAY].store.delete_api_key(key_id):
-        raise not_found("api key", key_id)
-    await apply_change(request)
-    log_change(client, "client key deleted", api_key_id=key_id)
-    return deleted(key_id)
+    store = request.app[GATEWAY].store
+    return await delete_row(request, client, "api key", store.delete_api_key, "api_key_id")
 
 
 def setup_routes(app: web.Application) -> None:

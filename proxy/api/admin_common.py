@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -24,6 +24,8 @@ from ..auth import ClientKey
 from ..store.base import Conflict as StoreConflict
 from ..store.base import MissingReference, StoreError, StoreUnavailable
 from .admin_fields import MAX_ID
+
+Row = TypeVar("Row")
 
 __all__ = [
     "AdminHandler",
@@ -115,6 +117,30 @@ async def apply_change(request: web.Request) -> None:
         log.warning("admin change saved; applying it here failed and will be retried",
                     extra={"error": type(exc).__name__})
         gateway.notify()
+
+
+async def fetch_row(
+    request: web.Request, what: str, get: Callable[[int], Awaitable[Row | None]]
+) -> Row:
+    """The row the URL's ``{id}`` names, or a 404."""
+    row_id = path_id(request, what)
+    row = await get(row_id)
+    if row is None:
+        raise not_found(what, row_id)
+    return row
+
+
+async def delete_row(
+    request: web.Request, client: ClientKey, what: str,
+    delete: Callable[[int], Awaitable[bool]], id_field: str, **extra: Any,
+) -> web.Response:
+    """Delete the row the URL's ``{id}`` names (404 if none), apply, log, answer."""
+    row_id = path_id(request, what)
+    if not await delete(row_id):
+        raise not_found(what, row_id)
+    await apply_change(request)
+    log_change(client, f"{what} deleted", **{id_field: row_id}, **extra)
+    return deleted(row_id, **extra)
 
 
 def log_change(client: ClientKey, action: str, **fields: Any) -> None:

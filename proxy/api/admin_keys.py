@@ -25,7 +25,8 @@ from ..store.base import ProviderKeyRow
 from .admin_common import (
     admin_route,
     apply_change,
-    deleted,
+    delete_row,
+    fetch_row,
     iso,
     json_response,
     log_change,
@@ -113,11 +114,8 @@ async def create_key(request: web.Request, client: ClientKey) -> web.Response:
 
 @admin_route
 async def get_key(request: web.Request, client: ClientKey) -> web.Response:
-    key_id = path_id(request, "provider key")
     gateway = request.app[GATEWAY]
-    row = await gateway.store.get_provider_key(key_id)
-    if row is None:
-        raise not_found("provider key", key_id)
+    row = await fetch_row(request, "provider key", gateway.store.get_provider_key)
     return json_response(key_json(row, _live(gateway)))
 
 
@@ -143,12 +141,9 @@ async def rotate_key(request: web.Request, client: ClientKey) -> web.Response:
 
 @admin_route
 async def delete_key(request: web.Request, client: ClientKey) -> web.Response:
-    key_id = path_id(request, "provider key")
-    if not await request.app[GATEWAY].store.delete_provider_key(key_id):
-        raise not_found("provider key", key_id)
-    await apply_change(request)
-    log_change(client, "provider key deleted", key_id=key_id)
-    return deleted(key_id)
+    store = request.app[GATEWAY].store
+    return await delete_row(request, client, "provider key", store.delete_provider_key,
+                            "key_id")
 
 
 def setup_routes(app: web.Application) -> None:

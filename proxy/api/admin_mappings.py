@@ -19,7 +19,8 @@ from ..store.base import MappingRow
 from .admin_common import (
     admin_route,
     apply_change,
-    deleted,
+    delete_row,
+    fetch_row,
     iso,
     json_response,
     log_change,
@@ -83,10 +84,7 @@ async def create_mapping(request: web.Request, client: ClientKey) -> web.Respons
 
 @admin_route
 async def get_mapping(request: web.Request, client: ClientKey) -> web.Response:
-    mapping_id = path_id(request, "mapping")
-    row = await request.app[GATEWAY].store.get_mapping(mapping_id)
-    if row is None:
-        raise not_found("mapping", mapping_id)
+    row = await fetch_row(request, "mapping", request.app[GATEWAY].store.get_mapping)
     return json_response(mapping_json(row))
 
 
@@ -104,12 +102,8 @@ async def update_mapping(request: web.Request, client: ClientKey) -> web.Respons
 
 @admin_route
 async def delete_mapping(request: web.Request, client: ClientKey) -> web.Response:
-    mapping_id = path_id(request, "mapping")
-    if not await request.app[GATEWAY].store.delete_mapping(mapping_id):
-        raise not_found("mapping", mapping_id)
-    await apply_change(request)
-    log_change(client, "mapping deleted", mapping_id=mapping_id)
-    return deleted(mapping_id)
+    store = request.app[GATEWAY].store
+    return await delete_row(request, client, "mapping", store.delete_mapping, "mapping_id")
 
 
 def setup_routes(app: web.Application) -> None:

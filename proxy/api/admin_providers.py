@@ -33,6 +33,7 @@ from .admin_common import (
     admin_route,
     apply_change,
     deleted,
+    fetch_row,
     iso,
     json_response,
     log_change,
@@ -174,10 +175,7 @@ async def create_provider(request: web.Request, client: ClientKey) -> web.Respon
 
 @admin_route
 async def get_provider(request: web.Request, client: ClientKey) -> web.Response:
-    provider_id = path_id(request, "provider")
-    row = await request.app[GATEWAY].store.get_provider(provider_id)
-    if row is None:
-        raise not_found("provider", provider_id)
+    row = await fetch_row(request, "provider", request.app[GATEWAY].store.get_provider)
     return json_response(provider_json(row))
 
 

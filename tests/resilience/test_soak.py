@@ -109,7 +109,8 @@ def test_soak_with_mixed_faults(gateway: ProxyProcess, chain: Chain, primary: Fa
     backup.clear_faults()
 
     assert outcomes["hung"] == 0, outcomes
-    assert outcomes["ok"] > 50 and sum(outcomes.values()) > 500, outcomes
+    # most answers are well-formed errors while circuits are open; some still succeed
+    assert outcomes["ok"] >= 10 and sum(outcomes.values()) > 300, outcomes
     # everything settles: no tasks left behind, memory back near its baseline
     deadline = time.monotonic() + 10
     tasks_after = _tasks(gateway.url)
