@@ -26,8 +26,8 @@ class ProviderConfig:
     first_token_timeout: float = 60.0
     idle_timeout: float = 60.0
     max_retries: int = 2
-    max_concurrency: int = 64
-    queue_size: int = 256
+    max_concurrency: int = 1024
+    queue_size: int = 1024
     failure_threshold: int = 5
     recovery_timeout: float = 30.0
     stream_resume: bool = True
