@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from .api.ingress import Ingress
 from .audit import AuditLog
 from .config import Settings
 from .limits import Limits
@@ -25,5 +26,7 @@ PAYLOADS = web.AppKey("payloads", PayloadStore)
 REQUEST_ID = web.RequestKey("request_id", str)
 STARTED = web.RequestKey("started", float)
 CAPTURE = web.RequestKey("capture", list[bytes])
+#: the front end serving this request: the middleware answers errors in its shape
+INGRESS = web.RequestKey("ingress", Ingress)
 #: short-lived tasks started by handlers (token charging); awaited on shutdown
 BACKGROUND: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("background", set)

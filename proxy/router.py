@@ -29,7 +29,7 @@ from supervisors.root import RootSupervisor
 from .resume import PrefixSkipper, ResumeMismatch, StreamText
 from .routing import Hop, Route
 
-__all__ = ["Router", "Trace"]
+__all__ = ["HopCall", "Plan", "Router", "Trace", "hop_body"]
 
 FallbackHook = Callable[[str, str], None]
 
@@ -39,11 +39,28 @@ WAIT_FOR_RETRY_AFTER = 1.0
 
 
 @dataclass(slots=True)
+class HopCall:
+    """What one chain entry is asked: the operation and the body in that hop's terms."""
+
+    op: Op
+    body: dict[str, Any]
+    #: the body carries the text sent so far as an assistant prefill (resume)
+    prefilled: bool = False
+
+
+#: a request's call for each hop, built by its ingress codec; the second argument is the
+#: text already sent when a stream is resumed on a hop that supports prefill, else None
+Plan = Callable[[Hop, str | None], HopCall]
+
+
+@dataclass(slots=True)
 class Trace:
     """What happened to one request, for headers, metrics and the audit trail."""
 
     provider: str | None = None
     model: str | None = None
+    #: the operation of the hop that is serving (or served) the request
+    op: Op | None = None
     attempts: int = 0
     reasons: list[str] = field(default_factory=list)
     resumes: int = 0
@@ -65,13 +82,9 @@ class Router:
         self._root = root
         self._on_fallback = on_fallback or (lambda alias, reason: None)
 
-    async def unary(
-        self, op: Op, body: dict[str, Any], route: Route, request_id: str, trace: Trace
-    ) -> Result:
+    async def unary(self, plan: Plan, route: Route, request_id: str, trace: Trace) -> Result:
         deadline = _deadline(route)
-        _, call, reply = await self._first(
-            op, route, 0, False, request_id, trace, deadline, lambda hop: hop_body(body, hop)
-        )
+        _, call, reply = await self._first(route, 0, False, request_id, trace, deadline, plan)
         assert isinstance(reply, Result)
         usage = reply.obj.get("usage")
         if isinstance(usage, dict):
@@ -79,15 +92,15 @@ class Router:
         return reply
 
     async def stream(
-        self, op: Op, body: dict[str, Any], route: Route, request_id: str, trace: Trace
+        self, plan: Plan, route: Route, request_id: str, trace: Trace
     ) -> AsyncGenerator[list[Chunk], None]:
-        """Yield chunk batches; raise a ``ProxyError`` before the first batch for a normal
-        error response, or after it for the in-band error event."""
+        """Yield chunk batches (in the terms of ``trace.op``, the serving hop's operation);
+        raise a ``ProxyError`` before the first batch for a normal error response, or after
+        it for the in-band error event."""
         deadline = _deadline(route)
-        index, call, reply = await self._first(
-            op, route, 0, True, request_id, trace, deadline, lambda hop: hop_body(body, hop)
-        )
-        text = StreamText(op)
+        index, call, reply = await self._first(route, 0, True, request_id, trace, deadline, plan)
+        assert trace.op is not None
+        text = StreamText(trace.op)
         skipper: PrefixSkipper | None = None
         try:
             while True:
@@ -115,7 +128,7 @@ class Router:
                 if broken is not None:
                     call.cancel()
                     index, call, reply, skipper = await self._resume(
-                        op, body, route, index, text, broken, request_id, trace, deadline
+                        plan, route, index, text, broken, request_id, trace, deadline
                     )
                     continue
                 # no timer per batch: the worker answers every call by its deadline
@@ -129,8 +142,7 @@ class Router:
 
     async def _resume(
         self,
-        op: Op,
-        body: dict[str, Any],
+        plan: Plan,
         route: Route,
         index: int,
         text: StreamText,
@@ -148,29 +160,28 @@ class Router:
         sent = text.value
         # providers reject a prefill ending in white space (Anthropic does); the
         # continuation then usually starts with it, and is let through if it does not
-        prefill = sent.rstrip()
+        head = sent.rstrip()
+        prefilled = False
 
-        def resume_body(next_hop: Hop) -> dict[str, Any]:
-            resumed = hop_body(body, next_hop)
-            if next_hop.supports_prefill and op == "chat" and prefill:
-                resumed["messages"] = [
-                    *resumed["messages"],
-                    {"role": "assistant", "content": prefill},
-                ]
+        def resume_call(next_hop: Hop, _: str | None) -> HopCall:
+            nonlocal prefilled
+            resumed = plan(next_hop, head if next_hop.supports_prefill and head else None)
+            prefilled = resumed.prefilled
             return resumed
 
         start = index + 1
         while start < len(route.hops):
             try:
                 index, call, reply = await self._first(
-                    op, route, start, True, request_id, trace, deadline, resume_body
+                    route, start, True, request_id, trace, deadline, resume_call
                 )
             except ProxyError as err:
                 raise _in_band(err) from None
             trace.resumes += 1
             trace.reasons.append("resumed")
-            if route.hops[index].supports_prefill and op == "chat" and prefill:
-                skipper = PrefixSkipper(op, sent[len(prefill):], lenient=True)
+            op = call.op
+            if prefilled:
+                skipper = PrefixSkipper(op, sent[len(head):], lenient=True)
             else:
                 skipper = PrefixSkipper(op, sent)
             if isinstance(reply, list):
@@ -186,14 +197,13 @@ class Router:
 
     async def _first(
         self,
-        op: Op,
         route: Route,
         start: int,
         stream: bool,
         request_id: str,
         trace: Trace,
         deadline: float,
-        body_for: Callable[[Hop], dict[str, Any]],
+        plan: Plan,
     ) -> tuple[int, Call, Reply]:
         """Try the chain from ``start`` until a provider answers; the first reply is a
         ``Result`` or a batch of chunks."""
@@ -206,20 +216,21 @@ class Router:
             if sup is None:
                 err: ProxyError = Unavailable(f"provider {hop.provider!r} is not running")
             else:
-                body = body_for(hop)
+                hop_call = plan(hop, None)
                 started = loop.time()
                 attempt = 0
                 while True:
                     attempt += 1
                     trace.attempts += 1
                     hop_deadline = min(deadline, loop.time() + hop.timeout)
-                    call = Call(op, body, stream=stream, request_id=request_id,
-                                deadline=hop_deadline)
+                    call = Call(hop_call.op, hop_call.body, stream=stream,
+                                request_id=request_id, deadline=hop_deadline)
                     reply = await _send(sup.submit, call, hop_deadline - loop.time() + 1.0)
                     if isinstance(reply, StreamEnd):
                         reply = StreamBroken("upstream stream ended without content")
                     if not isinstance(reply, ProxyError):
                         trace.provider, trace.model = hop.provider, hop.model
+                        trace.op = hop_call.op
                         return index, call, reply
                     err = reply
                     if not err.failover:

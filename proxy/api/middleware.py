@@ -18,7 +18,7 @@ from aiohttp import web
 
 from supervisors.errors import InvalidRequest, NotFound, PayloadTooLarge, ProxyError
 
-from ..appkeys import METRICS, REQUEST_ID, STARTED
+from ..appkeys import INGRESS, METRICS, REQUEST_ID, STARTED
 from ..logs import request_id_var
 
 __all__ = ["REQUEST_IDS", "RequestIds", "error_response", "gateway_middleware"]
@@ -77,6 +77,12 @@ def _from_http_exception(exc: web.HTTPException) -> ProxyError:
     return err
 
 
+def _shape(request: web.Request) -> Callable[[ProxyError, str], web.Response]:
+    """The error shape of the front end serving the request (OpenAI's by default)."""
+    ingress = request.get(INGRESS)
+    return ingress.error_response if ingress is not None else error_response
+
+
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -92,17 +98,17 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         try:
             response = await handler(request)
         except ProxyError as err:
-            response = error_response(err, request_id)
+            response = _shape(request)(err, request_id)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = error_response(_from_http_exception(exc), request_id)
+            response = _shape(request)(_from_http_exception(exc), request_id)
         except asyncio.CancelledError:
             status = 499  # the client went away
             raise
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
-            response = error_response(ProxyError("Internal server error."), request_id)
+            response = _shape(request)(ProxyError("Internal server error."), request_id)
         status = response.status
         if not response.prepared:
             response.headers["x-request-id"] = request_id

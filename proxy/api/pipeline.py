@@ -1,0 +1,239 @@
+"""The one request flow behind every ``/v1`` front end.
+
+authenticate → read the body → the ingress prepares it → rate limits → the model's
+chain → router → the answer (JSON, or SSE batches as they arrive) → metrics, token
+charges and one audit record, on every exit (refused requests included).
+
+The ingress codec (``proxy.api.ingress``) supplies everything that depends on the
+front end; nothing here branches on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+from supervisors.errors import ProxyError, StreamBroken
+
+from ..appkeys import (
+    AUDIT,
+    BACKGROUND,
+    CAPTURE,
+    GATEWAY,
+    INGRESS,
+    LIMITS,
+    METRICS,
+    REQUEST_ID,
+    ROUTER,
+    SETTINGS,
+    STARTED,
+)
+from ..auth import ClientKey
+from ..logs import log_request
+from ..router import Trace
+from ..routing import Route
+from ..store.base import AuditRecord
+from .ingress import Ingress, Prepared
+from .sse import open_stream
+from .validate import read_json
+
+__all__ = ["serve"]
+
+_CLIENT_GONE = (ConnectionResetError, BrokenPipeError)
+
+
+class _Outcome:
+    """What the audit record and the access log say about a request, filled as it goes."""
+
+    __slots__ = ("alias", "client", "error", "prepared", "status", "stream")
+
+    def __init__(self) -> None:
+        self.client: ClientKey | None = None
+        self.prepared: Prepared | None = None
+        self.alias: str | None = None
+        self.status = 500
+        self.error: str | None = None
+        self.stream = False
+
+
+def _trace_headers(request_id: str, trace: Trace, extra: dict[str, str]) -> dict[str, str]:
+    headers = {**extra, "x-request-id": request_id, "x-proxy-attempts": str(trace.attempts)}
+    if trace.provider:
+        headers["x-proxy-provider"] = trace.provider
+    return headers
+
+
+async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
+    request[INGRESS] = ingress
+    app = request.app
+    trace = Trace()
+    out = _Outcome()
+    started = time.perf_counter()
+    try:
+        gateway = app[GATEWAY]
+        out.client = client = ingress.authenticate(gateway.clients, request)
+        body = await read_json(request)
+        model = body.get("model")
+        out.alias = model[:256] if isinstance(model, str) else None
+        out.prepared = prepared = ingress.prepare(body)
+        out.stream = prepared.stream
+        if app[SETTINGS].audit_store_content:
+            request[CAPTURE] = []
+        limit_headers = await app[LIMITS].admit(request, client)
+        route = gateway.routes.resolve(prepared.model, client.allowed_models, prepared.fallbacks)
+        out.alias = route.alias
+        if prepared.stream:
+            return await _stream(request, ingress, prepared, route, trace, limit_headers, out)
+        return await _whole(request, ingress, prepared, route, trace, limit_headers, out)
+    except ProxyError as err:  # before any byte reached the client: an error response
+        out.status, out.error = err.status, err.message
+        if trace.attempts:
+            err.headers.setdefault("x-proxy-attempts", str(trace.attempts))
+        raise
+    except web.HTTPException as exc:  # e.g. 413 from reading an oversized body
+        out.status, out.error = exc.status, exc.reason
+        raise
+    except asyncio.CancelledError:
+        out.status, out.error = 499, "client disconnected"
+        raise
+    finally:
+        _finish(request, ingress.endpoint, trace, out, started)
+
+
+async def _whole(
+    request: web.Request, ingress: Ingress, prepared: Prepared, route: Route, trace: Trace,
+    limit_headers: dict[str, str], out: _Outcome,
+) -> web.StreamResponse:
+    app = request.app
+    request_id = request[REQUEST_ID]
+    result = await app[ROUTER].unary(partial(ingress.plan, prepared), route, request_id, trace)
+    app[METRICS].first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
+    assert trace.op is not None
+    payload = ingress.whole(prepared, result, trace.op)
+    if CAPTURE in request:
+        request[CAPTURE].append(payload)
+    out.status = 200
+    return web.Response(body=payload, content_type="application/json",
+                        headers=_trace_headers(request_id, trace, limit_headers))
+
+
+async def _stream(
+    request: web.Request, ingress: Ingress, prepared: Prepared, route: Route, trace: Trace,
+    limit_headers: dict[str, str], out: _Outcome,
+) -> web.StreamResponse:
+    app = request.app
+    request_id = request[REQUEST_ID]
+    relay = app[ROUTER].stream(partial(ingress.plan, prepared), route, request_id, trace)
+    try:
+        first = await anext(relay)
+    except ProxyError:
+        await relay.aclose()
+        raise
+    except StopAsyncIteration:
+        raise StreamBroken("upstream stream ended without content") from None
+    encoder = ingress.encoder(prepared)
+    try:
+        response = await open_stream(request, _trace_headers(request_id, trace, limit_headers))
+        out.status = 200
+        app[METRICS].first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
+        write: Callable[[bytes], Awaitable[None]] = response.write
+        if CAPTURE in request:
+            write = _capturing(response, request[CAPTURE])
+        assert trace.op is not None
+        await write(encoder.batch(first, trace.op))
+        try:
+            async for batch in relay:
+                await write(encoder.batch(batch, trace.op))
+            await write(encoder.done(trace))
+        except ProxyError as err:
+            out.error = err.message
+            await write(encoder.error(err))
+        await response.write_eof()
+    except _CLIENT_GONE:
+        out.status, out.error = 499, "client disconnected"
+    finally:
+        await relay.aclose()
+    return response
+
+
+def _capturing(
+    response: web.StreamResponse, sink: list[bytes]
+) -> Callable[[bytes], Awaitable[None]]:
+    async def write(data: bytes) -> None:
+        sink.append(data)
+        await response.write(data)
+
+    return write
+
+
+def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
+            started: float) -> None:
+    app = request.app
+    client = out.client
+    usage = trace.usage
+    if usage and trace.provider:
+        app[METRICS].count_tokens(trace.provider, trace.model or "", usage)
+    if trace.resumes:
+        app[METRICS].stream_resumes.add(
+            {"provider": trace.provider or "none", "outcome": "resumed"}, trace.resumes)
+    if usage and client is not None and client.tpm_limit:
+        app[LIMITS].charge(client, usage, app[BACKGROUND])
+    latency = time.perf_counter() - started
+    status, error = out.status, out.error
+    if status >= 500 or app[SETTINGS].log_requests:
+        log_request(
+            request.method, endpoint, status, latency,
+            client_key_id=client.id if client else None,
+            tenant=client.tenant if client else None, alias=out.alias,
+            provider=trace.provider, upstream_model=trace.model, attempts=trace.attempts,
+            error=error,
+        )
+    if not app[SETTINGS].audit_enabled:
+        return
+    app[AUDIT].submit(
+        AuditRecord(
+            created_at=datetime.now(UTC),
+            request_id=request[REQUEST_ID],
+            endpoint=endpoint,
+            status=status,
+            latency_ms=round(latency * 1000.0, 3),
+            api_key_id=client.id if client else None,
+            tenant=client.tenant if client else None,
+            alias=out.alias,
+            provider=trace.provider,
+            upstream_model=trace.model,
+            stream=out.stream,
+            prompt_tokens=_int(usage, "prompt_tokens"),
+            completion_tokens=_int(usage, "completion_tokens"),
+            total_tokens=_int(usage, "total_tokens"),
+            attempts=trace.attempts,
+            fallback_reasons=list(trace.reasons),
+            error=error[:500] if error else None,
+            request_body=_captured_request(request),
+            response_body=_captured_response(request),
+        )
+    )
+
+
+def _captured_request(request: web.Request) -> str | None:
+    if CAPTURE not in request or request._read_bytes is None:
+        return None
+    return request._read_bytes.decode("utf-8", "replace")
+
+
+def _captured_response(request: web.Request) -> str | None:
+    if CAPTURE not in request:
+        return None
+    captured: list[bytes] = request[CAPTURE]
+    return b"".join(captured).decode("utf-8", "replace")
+
+
+def _int(usage: dict[str, Any] | None, name: str) -> int | None:
+    value = usage.get(name) if usage else None
+    return value if isinstance(value, int) else None
