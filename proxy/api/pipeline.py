@@ -56,6 +56,7 @@ class _Outcome:
     def __init__(self) -> None:
         self.client: ClientKey | None = None
         self.prepared: Prepared | None = None
+        #: the model the client asked for, even when the default route served it
         self.alias: str | None = None
         self.status = 500
         self.error: str | None = None
@@ -87,7 +88,6 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
             request[CAPTURE] = []
         limit_headers = await app[LIMITS].admit(request, client)
         route = gateway.routes.resolve(prepared.model, client.allowed_models, prepared.fallbacks)
-        out.alias = route.alias
         if prepared.stream:
             return await _stream(request, ingress, prepared, route, trace, limit_headers, out)
         return await _whole(request, ingress, prepared, route, trace, limit_headers, out)
