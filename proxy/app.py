@@ -154,6 +154,7 @@ async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
     audit = AuditLog(
         app[_STORE], app[METRICS], payloads=payloads,
         inline_max_bytes=settings.audit_inline_max_bytes, queue_size=settings.audit_queue_size,
+        queue_max_bytes=settings.audit_queue_max_bytes,
     )
     app[AUDIT] = audit
     retention = AuditRetention(

@@ -1,8 +1,14 @@
 """The audit trail, written off the hot path, and its retention.
 
-Handlers ``submit`` a record into a bounded queue (never waiting); one background task
-(``run``) takes batches and writes them. A full queue drops the record, counts it
-(``proxy_audit_dropped_total``) and logs once per burst rather than slow the client.
+Handlers ``submit`` a record into a queue bounded by count (``queue_size``) and by bytes
+(``queue_max_bytes``: the text a record holds, bodies included, is counted until the record
+is written), never waiting; one background task (``run``) takes batches and writes them. A
+full queue drops the record, counts it (``proxy_audit_dropped_total``) and logs once per
+burst rather than slow the client or grow without bound.
+
+A batch the database refuses is written again record by record, so that one bad record
+(text the database cannot store, which ``codec.audit_values`` already escapes) loses at
+most itself; a database that cannot be reached fails the batch at once.
 
 Large bodies (``AUDIT_STORE_CONTENT=true``): in the writer task, a record whose request or
 response body is larger than ``inline_max_bytes`` (UTF-8) is moved to the payload store as
@@ -35,7 +41,7 @@ import orjson
 
 from .metrics import Metrics
 from .payloads import PayloadStore
-from .store.base import AuditRecord, Store
+from .store.base import AuditRecord, Store, StoreUnavailable
 
 __all__ = ["AuditLog", "AuditRetention", "payload_key_for"]
 
@@ -43,6 +49,7 @@ log = logging.getLogger("proxy.audit")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _ERROR_MAX = 500
+_RECORD_OVERHEAD = 512  # the fixed fields of a record, roughly, in bytes
 
 
 def payload_key_for(record: AuditRecord) -> str:
@@ -58,6 +65,15 @@ def _utf8_len(text: str | None) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
+def record_cost(record: AuditRecord) -> int:
+    """What a queued record holds, roughly, in bytes (characters of its text fields)."""
+    cost = _RECORD_OVERHEAD
+    for text in (record.request_body, record.response_body, record.error):
+        if text:
+            cost += len(text)
+    return cost
+
+
 def _note(error: str | None, note: str) -> str:
     return (f"{error}; {note}" if error else note)[:_ERROR_MAX]
 
@@ -71,6 +87,7 @@ class AuditLog:
         payloads: PayloadStore | None = None,
         inline_max_bytes: int = 16 * 1024,
         queue_size: int = 10_000,
+        queue_max_bytes: int = 64 << 20,
         batch_size: int = 500,
         flush_interval: float = 0.25,
         payload_concurrency: int = 16,
@@ -82,6 +99,9 @@ class AuditLog:
         self._payloads = payloads
         self._inline_max = inline_max_bytes
         self._queue: asyncio.Queue[AuditRecord] = asyncio.Queue(queue_size)
+        self._max_bytes = queue_max_bytes
+        #: bytes held by records submitted and not yet written (queued, taken, in flight)
+        self.queued_bytes = 0
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._payload_concurrency = payload_concurrency
@@ -101,16 +121,24 @@ class AuditLog:
         return self._queue.qsize() + len(self._pending)
 
     def submit(self, record: AuditRecord) -> None:
-        """Queue ``record``; never waits. A full queue drops it (counted, logged once)."""
-        try:
-            self._queue.put_nowait(record)
-            self._dropping = False
-        except asyncio.QueueFull:
-            self.dropped += 1
-            self._metrics.audit_dropped.inc({})
-            if not self._dropping:
-                self._dropping = True
-                log.warning("audit queue full; dropping records until it drains")
+        """Queue ``record``; never waits. A full queue (count or bytes) drops it (counted,
+        logged once per burst)."""
+        cost = record_cost(record)
+        if self.queued_bytes + cost <= self._max_bytes:
+            try:
+                self._queue.put_nowait(record)
+            except asyncio.QueueFull:
+                pass
+            else:
+                self.queued_bytes += cost
+                self._dropping = False
+                return
+        self.dropped += 1
+        self._metrics.audit_dropped.inc({})
+        if not self._dropping:
+            self._dropping = True
+            log.warning("audit queue full; dropping records until it drains",
+                        extra={"queued": self._queue.qsize(), "queued_bytes": self.queued_bytes})
 
     # -- the writer task ---------------------------------------------------------------------
 
@@ -150,18 +178,38 @@ class AuditLog:
 
     async def _write(self, batch: list[AuditRecord]) -> None:
         """Offload large bodies, then insert; never raises (except on cancellation)."""
+        cost = sum(map(record_cost, batch))  # before offloading clears the bodies
         try:
             await self._offload(batch)
-            await self._store.insert_audit(batch)
-            self.written += len(batch)
-            self._metrics.audit_records.add({"outcome": "written"}, len(batch))
+            await self._insert(batch)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.failed += len(batch)
-            self._metrics.audit_records.add({"outcome": "failed"}, len(batch))
-            log.error("audit batch could not be written",
-                      extra={"records": len(batch), "error": f"{type(exc).__name__}: {exc}"[:300]})
+            self._failed(len(batch), exc)
+        finally:
+            self.queued_bytes = max(0, self.queued_bytes - cost)
+
+    async def _insert(self, batch: list[AuditRecord]) -> None:
+        try:
+            await self._store.insert_audit(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if len(batch) > 1 and not isinstance(exc, StoreUnavailable | OSError | TimeoutError):
+                # refused by the database, not unreachable: find the record at fault
+                for record in batch:
+                    await self._insert([record])
+                return
+            self._failed(len(batch), exc)
+            return
+        self.written += len(batch)
+        self._metrics.audit_records.add({"outcome": "written"}, len(batch))
+
+    def _failed(self, count: int, exc: Exception) -> None:
+        self.failed += count
+        self._metrics.audit_records.add({"outcome": "failed"}, count)
+        log.error("audit records could not be written",
+                  extra={"records": count, "error": f"{type(exc).__name__}: {exc}"[:300]})
 
     # -- large bodies -------------------------------------------------------------------------
 

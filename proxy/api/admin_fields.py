@@ -31,6 +31,7 @@ __all__ = [
     "parse_datetime",
     "parse_query",
     "pattern",
+    "query_choice",
     "query_int",
     "query_text",
     "query_time",
@@ -213,6 +214,15 @@ def query_int(minimum: int = 0, maximum: int = MAX_ID) -> QueryParser:
         if not minimum <= value <= maximum:
             raise InvalidRequest(f"'{name}' must be between {minimum} and {maximum}", param=name)
         return value
+
+    return parse
+
+
+def query_choice(*choices: str) -> QueryParser:
+    def parse(name: str, raw: str) -> str:
+        if raw not in choices:
+            raise InvalidRequest(f"'{name}' must be one of {', '.join(choices)}", param=name)
+        return raw
 
     return parse
 

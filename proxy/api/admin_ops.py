@@ -6,7 +6,11 @@
 keys, last error), plus the database, Redis and payload store, and the config version.
 
 ``/admin/audit`` pages through the audit trail by id: pass the returned
-``next_after_id`` as ``after_id`` for the next page (it is null on the last page).
+``next_after_id`` as ``after_id`` for the next page (it is null on the last page). With
+``order=desc`` the newest record comes first and ``after_id`` pages towards older ones.
+Filters: ``request_id``, ``api_key_id``, ``tenant``, ``alias`` (what the client asked
+for), ``model`` (the upstream model), ``provider``, ``status``, ``session_id``,
+``since``/``until``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from ..auth import ClientKey
 from ..crypto import DecryptionError
 from ..store.base import AuditFilter, AuditRecord
 from .admin_common import admin_route, apply_change, iso, json_response, log_change
-from .admin_fields import parse_query, query_int, query_text, query_time
+from .admin_fields import parse_query, query_choice, query_int, query_text, query_time
 
 __all__ = ["setup_routes"]
 
@@ -38,6 +42,11 @@ _AUDIT_QUERY = {
     "status": query_int(100, 599),
     "since": query_time(),
     "until": query_time(),
+    "request_id": query_text(200),
+    "alias": query_text(300),
+    "model": query_text(300),
+    "session_id": query_text(200),
+    "order": query_choice("asc", "desc"),
 }
 
 
@@ -137,6 +146,7 @@ def audit_json(record: AuditRecord) -> dict[str, Any]:
         "request_body": record.request_body,
         "response_body": record.response_body,
         "payload_key": record.payload_key,
+        "session_id": record.session_id,
     }
 
 
@@ -145,6 +155,7 @@ async def audit(request: web.Request, client: ClientKey) -> web.Response:
     query = parse_query(request.query, _AUDIT_QUERY)
     limit: int = query.pop("limit", 100)
     after_id: int | None = query.pop("after_id", None)
+    query["newest_first"] = query.pop("order", "asc") == "desc"
     if "since" in query and "until" in query and query["since"] >= query["until"]:
         raise InvalidRequest("'since' must be earlier than 'until'", param="since")
     records = await request.app[GATEWAY].store.list_audit(

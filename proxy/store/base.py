@@ -139,6 +139,8 @@ class AuditRecord:
     request_body: str | None = None
     response_body: str | None = None
     payload_key: str | None = None
+    #: the client's session (``X-Claude-Code-Session-Id``), when it sent one
+    session_id: str | None = None
     id: int | None = None
 
 
@@ -150,6 +152,13 @@ class AuditFilter:
     status: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    request_id: str | None = None
+    alias: str | None = None
+    #: the upstream model (``upstream_model``)
+    model: str | None = None
+    session_id: str | None = None
+    #: newest first (``after_id`` then pages towards older records)
+    newest_first: bool = False
 
 
 @dataclass(slots=True)

@@ -75,6 +75,7 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "request_body",
     "response_body",
     "payload_key",
+    "session_id",
 )
 
 
@@ -199,12 +200,15 @@ def audit_from_row(row: Row) -> AuditRecord:
         request_body=row["request_body"],
         response_body=row["response_body"],
         payload_key=row["payload_key"],
+        session_id=row["session_id"],
     )
 
 
 def audit_values(record: AuditRecord, ts: Callable[[datetime], Any]) -> tuple[Any, ...]:
-    """The record's values in ``AUDIT_COLUMNS`` order; ``ts`` encodes timestamps."""
-    return (
+    """The record's values in ``AUDIT_COLUMNS`` order; ``ts`` encodes timestamps. Text
+    fields hold client input (model names, bodies): a NUL in them is replaced, so that one
+    record never makes the database refuse a whole batch."""
+    values = (
         ts(record.created_at),
         record.request_id,
         record.endpoint,
@@ -225,7 +229,34 @@ def audit_values(record: AuditRecord, ts: Callable[[datetime], Any]) -> tuple[An
         record.request_body,
         record.response_body,
         record.payload_key,
+        record.session_id,
     )
+    if any(type(v) is str and _unstorable(v) for v in values):
+        return tuple(_storable(v) for v in values)
+    return values
+
+
+def _unstorable(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (undecodable header bytes)
+        return True
+    return False
+
+
+def _storable(value: Any) -> Any:
+    """Text both databases can store: NUL (which PostgreSQL refuses in ``text``) becomes
+    U+FFFD, a lone surrogate (not UTF-8) becomes ``?``."""
+    if type(value) is not str or not _unstorable(value):
+        return value
+    value = value.replace("\x00", "\ufffd")
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8")  # a surrogate becomes "?"
 
 
 def audit_where(
@@ -235,7 +266,11 @@ def audit_where(
     clauses: list[str] = []
     params: list[Any] = []
     for sql, value in (
-        ("id > ?", after_id),
+        ("id < ?" if filters.newest_first else "id > ?", after_id),
+        ("request_id = ?", filters.request_id),
+        ("alias = ?", filters.alias),
+        ("upstream_model = ?", filters.model),
+        ("session_id = ?", filters.session_id),
         ("tenant = ?", filters.tenant),
         ("api_key_id = ?", filters.api_key_id),
         ("provider = ?", filters.provider),

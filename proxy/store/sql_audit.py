@@ -29,8 +29,10 @@ class AuditQueries(SqlBase):
         self, *, limit: int, after_id: int | None, filters: AuditFilter
     ) -> list[AuditRecord]:
         where, params = codec.audit_where(filters, after_id, self._ts)
+        order = "DESC" if filters.newest_first else "ASC"
         rows = await self._fetch_all(
-            f"SELECT * FROM audit_log{where} ORDER BY id LIMIT ?", *params, max(0, int(limit))
+            f"SELECT * FROM audit_log{where} ORDER BY id {order} LIMIT ?",
+            *params, max(0, int(limit)),
         )
         return [codec.audit_from_row(r) for r in rows]
 

@@ -103,6 +103,33 @@ async def test_audit_lists_pages_and_filters(api: Api) -> None:
     assert await ids(tenant="acme", provider="prov-a") == [rows[0]["id"]]
 
 
+async def test_audit_finds_a_request_by_id_alias_model_newest_first(api: Api) -> None:
+    prov = await api.provider("prov-f")
+    await api.mapping("alias-f", prov["id"], model="up-f")
+    await api.mapping("alias-g", prov["id"], model="up-g")
+    key = (await api.client_key("finder"))["key"]
+    sent = []
+    for model in ("alias-f", "alias-g", "alias-f"):
+        reply = await api.chat(model, key)
+        assert reply.status == 200
+        sent.append({k.lower(): v for k, v in reply.headers.items()}["x-request-id"])
+    rows = await _audit_rows(api, 3)
+
+    async def request_ids(**params: str) -> list[str]:
+        data = (await api.ok("GET", "/admin/audit", params=params))["data"]
+        return [r["request_id"] for r in data]
+
+    assert await request_ids(request_id=sent[1]) == [sent[1]]
+    assert await request_ids(alias="alias-f") == [sent[0], sent[2]]
+    assert await request_ids(model="up-g") == [sent[1]]
+    assert await request_ids(order="desc") == sent[::-1]
+    page = await api.ok("GET", "/admin/audit", params={"order": "desc", "limit": "2"})
+    assert page["next_after_id"] == rows[1]["id"]
+    assert await request_ids(order="desc", after_id=str(page["next_after_id"])) == [sent[0]]
+    assert await request_ids(session_id="none-such") == []
+    assert all(r["session_id"] is None for r in rows)
+
+
 @pytest.mark.parametrize(("params", "param"), [
     ({"limit": "0"}, "limit"),
     ({"limit": "1001"}, "limit"),
@@ -118,6 +145,8 @@ async def test_audit_lists_pages_and_filters(api: Api) -> None:
     ({"since": "2024-02-01T00:00:00Z", "until": "2024-01-01T00:00:00Z"}, "since"),
     ({"tenant": ""}, "tenant"),
     ({"sort": "desc"}, "sort"),
+    ({"order": "newest"}, "order"),
+    ({"request_id": "a\x00b"}, "request_id"),
 ])
 async def test_bad_audit_queries_are_400(api: Api, params: dict[str, str], param: str) -> None:
     (await api.call("GET", "/admin/audit", params=params)).error(400, param=param)
