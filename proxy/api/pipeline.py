@@ -217,8 +217,15 @@ def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
             error=error[:500] if error else None,
             request_body=_captured_request(request),
             response_body=_captured_response(request),
+            session_id=_session_id(request),
         )
     )
+
+
+def _session_id(request: web.Request) -> str | None:
+    """The client's session (Claude Code sends ``X-Claude-Code-Session-Id``), bounded."""
+    value = request.headers.get("X-Claude-Code-Session-Id")
+    return value[:200] if value else None
 
 
 def _captured_request(request: web.Request) -> str | None:
