@@ -2,6 +2,7 @@
 
     ProxyError                       status type                    retry decision
     ├── InvalidRequest               400    invalid_request_error   return to client
+    │   ├── UntranslatableRequest    400    (an adapter could not build the upstream request)
     │   ├── ContextLengthExceeded    400    invalid_request_error   move to next chain entry
     │   └── UnsupportedOperation     400    invalid_request_error   move to next chain entry
     ├── AuthenticationFailed         401    invalid_request_error   return to client
@@ -13,10 +14,11 @@
     ├── UpstreamError                502    upstream_error          per ``retryable``
     │   ├── UpstreamStatusError      (the provider's status for its own 4xx, else 502)
     │   ├── UpstreamConnectError     502                            retry, then fail over
+    │   ├── UntranslatableAnswer     502    (an adapter could not read the answer) fail over
     │   └── StreamBroken             502                            resume or in-band error
     ├── Unavailable                  503    service_unavailable     fail over (circuit open, inbox full)
     ├── UpstreamTimeout              504    timeout                 fail over at once, no retry
-    └── InternalError                500    internal_error          worker crashed: next chain entry
+    └── InternalError                500    internal_error          a gateway bug: next chain entry
 
 Foreign exceptions (aiohttp, asyncio) are translated once, in the provider worker.
 Converting to JSON happens in exactly one place: :meth:`ProxyError.to_json`.
@@ -41,6 +43,8 @@ __all__ = [
     "RateLimited",
     "StreamBroken",
     "Unavailable",
+    "UntranslatableAnswer",
+    "UntranslatableRequest",
     "UnsupportedOperation",
     "UpstreamConnectError",
     "UpstreamError",
@@ -101,6 +105,13 @@ class InvalidRequest(ProxyError):
     status = 400
     type = "invalid_request_error"
     reason = "invalid_request"
+
+
+class UntranslatableRequest(InvalidRequest):
+    """An adapter raised while building the upstream request: the request has a shape this
+    provider type cannot take. That call alone fails; the provider's health is untouched."""
+
+    reason = "untranslatable_request"
 
 
 class ContextLengthExceeded(InvalidRequest):
@@ -211,6 +222,14 @@ class UpstreamConnectError(UpstreamError):
     reason = "connect_error"
 
 
+class UntranslatableAnswer(UpstreamError):
+    """An adapter raised while translating the upstream's answer (a body or stream event
+    malformed for the provider's API, or one over the size cap): the upstream's fault."""
+
+    default_code = "bad_upstream_response"
+    reason = "bad_upstream_answer"
+
+
 class StreamBroken(UpstreamError):
     """The upstream stream ended badly after it started (cut, stall, error event)."""
 
@@ -237,9 +256,9 @@ class UpstreamTimeout(ProxyError):
 
 
 class InternalError(ProxyError):
-    """A worker crashed on this request (a bug, likely triggered by the request itself):
-    the worker is restarted, the request moves to the next chain entry, never retried on
-    the same provider, and the provider's circuit is not charged for it."""
+    """A bug in the gateway hit while serving this call: that call fails (the request moves
+    to the next chain entry, never retried on the same provider); the worker carries on
+    and neither the provider's circuit nor its restart intensity is charged for it."""
 
     status = 500
     type = "internal_error"

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from .adapters.base import Adapter
 from .adapters.registry import adapter_for
 from .circuit import CircuitBreaker, CircuitState
-from .errors import ProxyError, Unavailable
+from .errors import InternalError, ProxyError, Unavailable
 from .keypool import KeyPool
 from .messages import Call
 from .restart import RestartIntensity
@@ -66,7 +66,12 @@ class ProviderSupervisor:
         self.intensity = intensity or RestartIntensity(max_restarts=5, period=10.0)
         self.state = "starting"
         self.in_flight = 0
+        #: worker tasks that died and were restarted (a bug outside any one call)
         self.restarts = 0
+        #: calls failed by a bug of ours (500); the worker carried on
+        self.crashes = 0
+        #: calls failed by the upstream (charged to the circuit breaker)
+        self.upstream_faults = 0
         self.last_error: str | None = None
         #: loop time after which one request may re-check a key that failed with 401/403
         self.next_recheck = 0.0
@@ -106,6 +111,7 @@ class ProviderSupervisor:
 
     def record_failure(self, err: ProxyError, call: Call) -> None:
         if err.provider_fault:
+            self.upstream_faults += 1
             was_open = self.breaker.state is CircuitState.OPEN
             self.breaker.record_failure()
             self.last_error = err.message[:300]
@@ -113,6 +119,9 @@ class ProviderSupervisor:
                 self.observer.circuit_opened(self.name, self.breaker.retry_after())
         else:
             self.breaker.release()
+            if isinstance(err, InternalError):
+                self.crashes += 1
+                self.last_error = err.message[:300]
         self.observer.provider_result(self.name, str(call.body.get("model", "")), err.reason)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -209,6 +218,8 @@ class ProviderSupervisor:
             "provider_type": self.spec.type,
             "state": self.state,
             "restarts": self.restarts,
+            "crashes": self.crashes,
+            "upstream_faults": self.upstream_faults,
             "inbox_depth": self.inbox.qsize(),
             "inbox_size": self.inbox.maxsize,
             "in_flight": self.in_flight,

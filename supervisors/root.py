@@ -2,7 +2,8 @@
 
 Each provider supervisor runs in a task the root owns. A provider that escalates (its
 workers keep crashing) is marked failed and restarted with a fresh supervisor after a
-backoff that grows with each failure; it never takes the server down.
+backoff that grows with each failure and starts over once the provider has run for
+``backoff_reset`` seconds without escalating; it never takes the server down.
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ class RootSupervisor:
         *,
         escalation_backoff: float = 5.0,
         max_escalation_backoff: float = 60.0,
+        backoff_reset: float = 60.0,
     ) -> None:
         self._transport_for = transport_for
         self._observer = observer
         self._backoff = escalation_backoff
         self._max_backoff = max_escalation_backoff
+        self._backoff_reset = backoff_reset
         self._providers: dict[str, ProviderSupervisor] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -88,11 +91,15 @@ class RootSupervisor:
 
     async def _supervise(self, sup: ProviderSupervisor) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
         while not self._closing and self._providers.get(sup.name) is sup:
+            began = loop.time()
             try:
                 await sup.run()
                 return
             except Escalation as exc:
+                if loop.time() - began >= self._backoff_reset:
+                    failures = 0  # it was healthy for a while: a new crash loop starts small
                 failures += 1
                 delay = min(self._max_backoff, self._backoff * 2 ** (failures - 1))
                 log.error(
@@ -104,6 +111,8 @@ class RootSupervisor:
                     return
                 fresh = ProviderSupervisor(sup.spec, sup.transport, self._observer)
                 fresh.restarts = sup.restarts
+                fresh.crashes = sup.crashes
+                fresh.upstream_faults = sup.upstream_faults
                 fresh.last_error = sup.last_error
                 self._providers[sup.name] = sup = fresh
                 sup.state = "running"

@@ -2,6 +2,13 @@
 
 A worker task loops over its provider's inbox and runs each call here. Answers go to
 the call's reply queue; the outcome feeds the provider's circuit breaker and key pool.
+
+An exception while serving a call fails that call alone, never the worker, and is blamed
+by where it happened: the adapter building the upstream request → 400
+(``UntranslatableRequest``, the request's fault); the adapter reading the upstream's
+answer → 502 (``UntranslatableAnswer``, the upstream's fault, charged to its circuit);
+anywhere else → 500 (``InternalError``, our bug, counted in ``crashes``, charged to
+nothing).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from .errors import (
     ProxyError,
     Unavailable,
     UnsupportedOperation,
+    UntranslatableAnswer,
+    UntranslatableRequest,
     UpstreamError,
     UpstreamTimeout,
 )
@@ -124,6 +133,9 @@ async def _execute(sup: ProviderSupervisor, call: Call) -> None:
             budget.cancel()
     except ProxyError as err:
         err.provider = sup.name
+        if isinstance(err, UntranslatableRequest | UntranslatableAnswer):
+            log.warning("adapter could not translate", exc_info=err.__cause__, extra={
+                "provider": sup.name, "error": err.message, "request_id": call.request_id})
         sup.record_failure(err, call)
         await call.reply.put(err)
         return
@@ -140,12 +152,30 @@ async def _execute(sup: ProviderSupervisor, call: Call) -> None:
         await call.reply.put(timeout)
         return
     except Exception as exc:
-        # a bug in an adapter or here: the caller gets a clean error, the worker is
-        # restarted by its supervisor
-        sup.record_failure(InternalError("worker crashed"), call)
-        _answer_nowait(call, InternalError(f"provider worker crashed: {type(exc).__name__}"))
-        raise
+        # a bug of ours: this call fails with a clean 500, the worker takes the next one
+        log.error("call failed on an internal error", exc_info=exc, extra={
+            "provider": sup.name, "error": type(exc).__name__, "request_id": call.request_id})
+        crash = InternalError(f"internal error: the provider worker crashed on this call "
+                              f"({type(exc).__name__})",
+                              provider=sup.name)
+        sup.record_failure(crash, call)
+        _answer_nowait(call, crash)
+        return
     sup.record_success(call)
+
+
+def _request_fault(exc: Exception) -> UntranslatableRequest:
+    return UntranslatableRequest(
+        f"this request cannot be translated for the provider: {_describe(exc)}")
+
+
+def _answer_fault(exc: Exception) -> UntranslatableAnswer:
+    return UntranslatableAnswer(f"the upstream's answer could not be translated: {_describe(exc)}")
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 async def _attempt(sup: ProviderSupervisor, call: Call, budget: _Budget) -> None:
@@ -161,9 +191,20 @@ async def _attempt(sup: ProviderSupervisor, call: Call, budget: _Budget) -> None
             raw = await resp.read(int(config.extra.get("max_response_bytes", 32 << 20)))
         finally:
             resp.close()
-        await call.reply.put(adapter.parse_response(call.op, raw, call.body))
+        try:
+            result = adapter.parse_response(call.op, raw, call.body)
+        except ProxyError:
+            raise
+        except Exception as exc:
+            raise _answer_fault(exc) from exc
+        await call.reply.put(result)
         return
-    decoder = adapter.stream_decoder(call.op, call.body)
+    try:
+        decoder = adapter.stream_decoder(call.op, call.body)
+    except ProxyError:
+        raise
+    except Exception as exc:
+        raise _request_fault(exc) from exc
     resp = await _open(sup, call)
     try:
         first, ended = await _until_content(resp, decoder)
@@ -212,9 +253,14 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
                     provider=sup.name,
                 )
             tried.add(key.id)
-        request = adapter.build_request(
-            call.op, call.body, stream=call.stream, spec=spec, key=key.secret if key else None
-        )
+        try:
+            request = adapter.build_request(
+                call.op, call.body, stream=call.stream, spec=spec, key=key.secret if key else None
+            )
+        except ProxyError:
+            raise
+        except Exception as exc:  # e.g. a shape the adapter trips on, JSON too deep to encode
+            raise _request_fault(exc) from exc
         request.headers["x-request-id"] = call.request_id
         resp = await sup.transport.send(
             request,
@@ -230,7 +276,10 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
             raw = await resp.read(_ERROR_BODY_LIMIT)
         finally:
             resp.close()
-        err = adapter.parse_error(resp.status, raw, resp.headers, spec.name)
+        try:
+            err = adapter.parse_error(resp.status, raw, resp.headers, spec.name)
+        except Exception as exc:
+            raise _answer_fault(exc) from exc
         if resp.status in (401, 403):
             if key is None:  # a keyless provider refusing us: its set-up, not the request
                 raise UpstreamError(
@@ -266,19 +315,24 @@ async def _until_content(
     """Read until the first chunk with content, so a slow first token can still fail over.
     Returns the chunks so far and whether the body already ended (decoder closed)."""
     pending: list[Chunk] = []
-    while True:
-        try:
-            data = await resp.readany()
-        except _READ_ERRORS as exc:
-            raise translate_read_error(exc, started=False) from exc
-        if not data:
-            pending.extend(decoder.close())
-            return pending, True
-        chunks = decoder.feed(data)
-        if chunks:
-            pending.extend(chunks)
-            if any(has_content(c) for c in chunks):
-                return pending, False
+    try:
+        while True:
+            try:
+                data = await resp.readany()
+            except _READ_ERRORS as exc:
+                raise translate_read_error(exc, started=False) from exc
+            if not data:
+                pending.extend(decoder.close())
+                return pending, True
+            chunks = decoder.feed(data)
+            if chunks:
+                pending.extend(chunks)
+                if any(has_content(c) for c in chunks):
+                    return pending, False
+    except ProxyError:
+        raise
+    except Exception as exc:  # the decoder (or has_content) choked on what the upstream sent
+        raise _answer_fault(exc) from exc
 
 
 async def _relay(
@@ -288,17 +342,22 @@ async def _relay(
     if first:
         await put(first)
     readany, feed = resp.readany, decoder.feed
-    while True:
-        try:
-            data = await readany()
-        except _READ_ERRORS as exc:
-            raise translate_read_error(exc, started=True) from exc
-        if not data:
-            break
-        chunks = feed(data)
-        if chunks:
-            await put(chunks)
-    tail = decoder.close()
+    try:
+        while True:
+            try:
+                data = await readany()
+            except _READ_ERRORS as exc:
+                raise translate_read_error(exc, started=True) from exc
+            if not data:
+                break
+            chunks = feed(data)
+            if chunks:
+                await put(chunks)
+        tail = decoder.close()
+    except ProxyError:
+        raise
+    except Exception as exc:  # the decoder choked on what the upstream sent
+        raise _answer_fault(exc) from exc
     if tail:
         await put(tail)
     await put(StreamEnd(decoder.done, decoder.usage, decoder.malformed))
