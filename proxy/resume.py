@@ -1,7 +1,14 @@
 """What a stream has sent so far, and how a resumed stream skips what was already sent.
 
 Only single-choice text streams can be resumed; a stream that carried a tool call or
-more than one choice cannot.
+more than one choice cannot. Chunks are read by their shape, so a stream that moves
+from one op to another on resume (an Anthropic stream relayed natively, ``messages``,
+continued by a translated ``chat`` stream, or the other way round) is followed as one:
+
+* OpenAI chunks (``choices``): ``delta.content`` (chat) or ``text`` (completions);
+* Anthropic events (``type``): ``text_delta`` deltas; thinking blocks are neither text
+  nor an obstacle; a ``tool_use`` or other block makes the stream not resumable;
+  ``message_delta`` carries the finish (``stop_reason``).
 """
 
 from __future__ import annotations
@@ -12,28 +19,34 @@ from supervisors.messages import Chunk, Op
 
 __all__ = ["PrefixSkipper", "ResumeMismatch", "StreamText"]
 
+#: Anthropic blocks a resumed answer may leave out or replace (not shown as text)
+_PASSIVE_BLOCKS = frozenset({"text", "thinking", "redacted_thinking"})
+_PASSIVE_DELTAS = frozenset({"text_delta", "thinking_delta", "signature_delta"})
 
-def _text_of(op: Op, choice: dict[str, Any]) -> str | None:
-    if op == "chat":
-        delta = choice.get("delta")
-        return delta.get("content") if delta else None
+
+def _text_of(choice: dict[str, Any]) -> str | None:
+    delta = choice.get("delta")
+    if delta is not None:
+        return delta.get("content")
     return choice.get("text")
 
 
 class StreamText:
-    __slots__ = ("_op", "_parts", "finish", "resumable")
+    __slots__ = ("_parts", "finish", "resumable")
 
     def __init__(self, op: Op) -> None:
-        self._op = op
         self._parts: list[str] = []
         self.finish: str | None = None
-        self.resumable = op != "embeddings"
+        self.resumable = op not in ("embeddings", "count_tokens")
 
     def track(self, chunks: list[Chunk]) -> None:
-        op, parts = self._op, self._parts
+        parts = self._parts
         for chunk in chunks:
-            choices = chunk.obj.get("choices")
+            obj = chunk.obj
+            choices = obj.get("choices")
             if not choices:
+                if "choices" not in obj and "type" in obj:
+                    self._event(obj)
                 continue
             for choice in choices:
                 if choice.get("index", 0):
@@ -41,12 +54,32 @@ class StreamText:
                 delta = choice.get("delta")
                 if delta and (delta.get("tool_calls") or delta.get("function_call")):
                     self.resumable = False
-                text = _text_of(op, choice)
+                text = _text_of(choice)
                 if text:
                     parts.append(text)
                 finish = choice.get("finish_reason")
                 if finish:
                     self.finish = finish
+
+    def _event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                if delta.get("text"):
+                    self._parts.append(str(delta["text"]))
+            elif delta.get("type") not in _PASSIVE_DELTAS:
+                self.resumable = False
+        elif kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") not in _PASSIVE_BLOCKS:
+                self.resumable = False
+            elif block.get("type") == "text" and block.get("text"):
+                self._parts.append(str(block["text"]))
+        elif kind == "message_delta":
+            reason = (event.get("delta") or {}).get("stop_reason")
+            if reason:
+                self.finish = str(reason)
 
     @property
     def value(self) -> str:
@@ -62,10 +95,9 @@ class ResumeMismatch(Exception):
 class PrefixSkipper:
     """Drops the already-sent prefix from a fresh answer, chunk by chunk."""
 
-    __slots__ = ("_lenient", "_op", "_remaining", "passed")
+    __slots__ = ("_lenient", "_remaining", "passed")
 
     def __init__(self, op: Op, sent: str, *, lenient: bool = False) -> None:
-        self._op = op
         self._remaining = sent
         self._lenient = lenient
         self.passed = not sent
@@ -78,33 +110,71 @@ class PrefixSkipper:
                 continue
             choices = chunk.obj.get("choices")
             if not choices:
+                if "choices" not in chunk.obj and "type" in chunk.obj:
+                    self._event(chunk, out)
                 continue  # role-only or usage chunks of the fresh answer
             choice = choices[0]
-            text = _text_of(self._op, choice) or ""
-            rest = self._remaining
-            if text:
-                if rest.startswith(text):
-                    self._remaining = rest[len(text):]
-                    text = ""
-                elif text.startswith(rest):
-                    self._remaining, text = "", text[len(rest):]
-                elif self._lenient:
-                    self._remaining = ""
-                else:
-                    raise ResumeMismatch
-            if not self._remaining:
-                self.passed = True
+            text = self._skip(_text_of(choice) or "")
             if text or (self.passed and choice.get("finish_reason")):
-                out.append(_with_text(self._op, chunk, text))
+                out.append(_with_text(chunk, text))
             elif choice.get("finish_reason"):
                 raise ResumeMismatch  # the fresh answer ended before reaching the prefix
         return out
 
+    def _skip(self, text: str) -> str:
+        """What is left of ``text`` once the sent prefix is consumed from it."""
+        rest = self._remaining
+        if text:
+            if rest.startswith(text):
+                self._remaining = rest[len(text):]
+                text = ""
+            elif text.startswith(rest):
+                self._remaining, text = "", text[len(rest):]
+            elif self._lenient:
+                self._remaining = ""
+            else:
+                raise ResumeMismatch
+        if not self._remaining:
+            self.passed = True
+        return text
 
-def _with_text(op: Op, chunk: Chunk, text: str) -> Chunk:
+    def _event(self, chunk: Chunk, out: list[Chunk]) -> None:
+        """An Anthropic event of the fresh answer, before the prefix is passed: its
+        ``message_start``, ``ping``, text and thinking blocks are dropped, text deltas
+        consumed; anything else means the answer differs."""
+        event = chunk.obj
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") in ("thinking_delta", "signature_delta"):
+                return
+            if delta.get("type") != "text_delta":
+                raise ResumeMismatch
+            text = self._skip(str(delta.get("text") or ""))
+            if text:
+                obj = {**event, "delta": {**delta, "text": text}}
+                out.append(Chunk(obj, None))
+        elif kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") not in _PASSIVE_BLOCKS:
+                raise ResumeMismatch
+            if block.get("type") == "text" and block.get("text"):
+                text = self._skip(str(block["text"]))
+                if text:
+                    obj = {"type": "content_block_delta", "index": event.get("index", 0),
+                           "delta": {"type": "text_delta", "text": text}}
+                    out.append(Chunk(obj, None))
+        elif kind == "message_delta" and (event.get("delta") or {}).get("stop_reason"):
+            raise ResumeMismatch  # the fresh answer ended before reaching the prefix
+        elif kind == "message_stop":
+            raise ResumeMismatch
+        # message_start, ping, content_block_stop (of a thinking block): dropped
+
+
+def _with_text(chunk: Chunk, text: str) -> Chunk:
     obj = dict(chunk.obj)
     choice = dict(obj["choices"][0])
-    if op == "chat":
+    if "delta" in choice:
         delta = dict(choice.get("delta") or {})
         delta.pop("role", None)
         delta["content"] = text

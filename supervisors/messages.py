@@ -14,6 +14,7 @@ the worker is running for it; the worker then takes the next message.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +23,9 @@ from .errors import ProxyError
 
 __all__ = ["Call", "Chunk", "Op", "Reply", "Result", "StreamEnd"]
 
-Op = Literal["chat", "completions", "embeddings"]
+#: ``messages`` and ``count_tokens`` are Anthropic's own API, served natively by the
+#: ``anthropic`` provider type only (body and answer relayed as they are)
+Op = Literal["chat", "completions", "embeddings", "messages", "count_tokens"]
 
 
 @dataclass(slots=True)
@@ -58,6 +61,7 @@ class Call:
         "abandoned",
         "body",
         "deadline",
+        "headers",
         "op",
         "reply",
         "request_id",
@@ -75,11 +79,15 @@ class Call:
         request_id: str,
         deadline: float,
         reply_size: int = 64,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.op = op
         self.body = body
         self.stream = stream
         self.request_id = request_id
+        #: client headers forwarded upstream as they are (``anthropic-version`` and
+        #: ``anthropic-beta`` of a native Messages call), over what the adapter built
+        self.headers = headers
         #: absolute ``loop.time()`` by which the whole request must be done
         self.deadline = deadline
         self.reply: Channel[Reply] = Channel(reply_size)

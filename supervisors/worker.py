@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -48,11 +48,18 @@ RECHECK_EVERY = 30.0
 _KEY_WAIT = 0.25
 
 
+#: Anthropic stream events that carry content (``message_start`` and ``ping`` do not;
+#: an empty text or thinking block start does not either)
+_CONTENT_EVENTS = frozenset({"content_block_delta", "message_delta"})
+
+
 def has_content(chunk: Chunk) -> bool:
-    """True for a chunk that carries text, a tool call, a refusal or a finish reason."""
-    choices = chunk.obj.get("choices")
+    """True for a chunk that carries text, a tool call, a refusal or a finish reason
+    (or, relayed natively, an Anthropic content block or the final ``message_delta``)."""
+    obj = chunk.obj
+    choices = obj.get("choices")
     if not choices:
-        return False
+        return "choices" not in obj and _native_content(obj)
     for choice in choices:
         if choice.get("finish_reason") or choice.get("text"):
             return True
@@ -60,6 +67,20 @@ def has_content(chunk: Chunk) -> bool:
         if delta and (delta.get("content") or delta.get("tool_calls") or delta.get("refusal")):
             return True
     return False
+
+
+def _native_content(event: dict[str, Any]) -> bool:
+    kind = event.get("type")
+    if kind in _CONTENT_EVENTS:
+        return True
+    if kind != "content_block_start":
+        return False
+    block = event.get("content_block")
+    if not isinstance(block, dict):
+        return False
+    if block.get("type") in ("text", "thinking"):
+        return bool(block.get("text") or block.get("thinking"))
+    return True
 
 
 async def worker_loop(sup: ProviderSupervisor) -> None:
@@ -262,6 +283,8 @@ async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
         except Exception as exc:  # e.g. a shape the adapter trips on, JSON too deep to encode
             raise _request_fault(exc) from exc
         request.headers["x-request-id"] = call.request_id
+        if call.headers:
+            request.headers.update(call.headers)
         resp = await sup.transport.send(
             request,
             connect_timeout=spec.config.connect_timeout,

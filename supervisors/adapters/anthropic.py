@@ -25,6 +25,9 @@ Request translation (OpenAI chat → Messages), decisions worth knowing:
   ``metadata``, ``reasoning_effort``, ``stream_options`` and ``response_format`` of type
   ``text``/``json_object``; ``json_schema`` becomes ``output_config.format``.
 
+The ``messages`` and ``count_tokens`` ops are Anthropic's own API relayed as it is
+(``adapters.anthropic_native``).
+
 Response translation keeps Anthropic's message id and model, joins text blocks, turns
 ``tool_use`` blocks into ``tool_calls`` and ignores thinking and server-tool blocks.
 ``created`` is 0 (Anthropic reports no time and adapters read no clock).
@@ -47,6 +50,7 @@ from ..errors import (
 )
 from ..messages import Op, Result
 from ..spec import ProviderSpec
+from .anthropic_native import NATIVE_OPS, NativeStreamDecoder, native_request, native_result
 from .anthropic_request import prefill_whitespace, to_messages_request
 from .anthropic_stream import AnthropicStreamDecoder, finish_reason, openai_usage
 from .base import StreamDecoder, UpstreamRequest, parse_retry_after
@@ -76,7 +80,7 @@ _JSON = "application/json"
 
 class AnthropicAdapter:
     type = "anthropic"
-    ops: frozenset[Op] = frozenset(("chat", "completions"))
+    ops: frozenset[Op] = frozenset(("chat", "completions", *NATIVE_OPS))
 
     def build_request(
         self, op: Op, body: dict[str, Any], *, stream: bool, spec: ProviderSpec, key: str | None
@@ -84,6 +88,8 @@ class AnthropicAdapter:
         _check_op(op)
         extra = spec.config.extra
         version = str(extra.get("anthropic_version") or DEFAULT_VERSION)
+        if op in NATIVE_OPS:
+            return native_request(op, body, stream=stream, spec=spec, key=key, version=version)
         default_max = extra.get("default_max_tokens")
         if isinstance(default_max, bool) or not isinstance(default_max, int) or default_max < 1:
             default_max = DEFAULT_MAX_TOKENS
@@ -105,6 +111,8 @@ class AnthropicAdapter:
 
     def parse_response(self, op: Op, body: bytes, request: dict[str, Any]) -> Result:
         _check_op(op)
+        if op in NATIVE_OPS:
+            return native_result(body)
         obj = load_object(body)
         if obj.get("type") == "error":
             raise UpstreamError(_error_fields(obj)[0] or "upstream returned an error object")
@@ -142,6 +150,8 @@ class AnthropicAdapter:
 
     def stream_decoder(self, op: Op, request: dict[str, Any]) -> StreamDecoder:
         _check_op(op)
+        if op in NATIVE_OPS:
+            return NativeStreamDecoder()
         skip = prefill_whitespace(request) if op == "chat" else ""
         decoder = AnthropicStreamDecoder(
             wants_usage(request), str(request.get("model") or ""), skip

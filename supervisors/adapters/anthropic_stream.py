@@ -21,7 +21,13 @@ from ..messages import Chunk
 from .openai_shapes import chunk, usage
 from .sse import SSEParser
 
-__all__ = ["AnthropicStreamDecoder", "finish_reason", "openai_usage"]
+__all__ = [
+    "AnthropicStreamDecoder",
+    "UsageCounter",
+    "finish_reason",
+    "openai_usage",
+    "stream_error",
+]
 
 _FINISH = {
     "end_turn": "stop",
@@ -57,6 +63,41 @@ def openai_usage(raw: Any) -> dict[str, Any] | None:
         return None
     counts = [_int(raw.get(name)) for name in _COUNTERS]
     return usage(counts[0] + counts[1] + counts[2], counts[3], counts[2] or None)
+
+
+def stream_error(obj: dict[str, Any]) -> StreamBroken:
+    """An in-stream ``error`` event as the error that ends the stream."""
+    error = obj.get("error")
+    if not isinstance(error, dict):
+        error = {}
+    type_ = str(error.get("type") or "error")
+    exc = StreamBroken(
+        f"upstream stream error ({type_}): {error.get('message') or 'no message'}", code=type_
+    )
+    exc.retryable = type_ in _RETRYABLE
+    return exc
+
+
+class UsageCounter:
+    """Anthropic's cumulative usage counters over a stream, and their OpenAI form."""
+
+    __slots__ = ("counts", "usage")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.usage: dict[str, Any] | None = None
+
+    def count(self, raw: Any) -> None:
+        """Each counter keeps its largest value (a zero in a ``message_delta`` must not
+        erase the input count of ``message_start``)."""
+        if not isinstance(raw, dict):
+            return
+        counts = self.counts
+        for name in _COUNTERS:
+            value = raw.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                counts[name] = max(value, counts.get(name, 0))
+        self.usage = openai_usage(counts)
 
 
 def _int(value: Any) -> int:
@@ -180,16 +221,7 @@ class AnthropicStreamDecoder:
                 self._emit(out, None, usage_=self.usage)
             self.done = True
         elif kind == "error":
-            error = obj.get("error")
-            if not isinstance(error, dict):
-                error = {}
-            type_ = str(error.get("type") or "error")
-            exc = StreamBroken(
-                f"upstream stream error ({type_}): {error.get('message') or 'no message'}",
-                code=type_,
-            )
-            exc.retryable = type_ in _RETRYABLE
-            raise exc
+            raise stream_error(obj)
         # ping, content_block_stop, thinking and unknown events carry nothing for OpenAI
 
     def _text(self, text: str, out: list[Chunk]) -> None:
