@@ -21,7 +21,8 @@ __all__ = ["PrefixSkipper", "ResumeMismatch", "StreamText"]
 
 #: Anthropic blocks a resumed answer may leave out or replace (not shown as text)
 _PASSIVE_BLOCKS = frozenset({"text", "thinking", "redacted_thinking"})
-_PASSIVE_DELTAS = frozenset({"text_delta", "thinking_delta", "signature_delta"})
+_THINKING_DELTAS = frozenset({"thinking_delta", "signature_delta"})
+_PASSIVE_DELTAS = _THINKING_DELTAS | {"text_delta"}
 
 
 def _text_of(choice: dict[str, Any]) -> str | None:
@@ -95,10 +96,12 @@ class ResumeMismatch(Exception):
 class PrefixSkipper:
     """Drops the already-sent prefix from a fresh answer, chunk by chunk."""
 
-    __slots__ = ("_lenient", "_remaining", "passed")
+    __slots__ = ("_dropped", "_lenient", "_remaining", "passed")
 
     def __init__(self, op: Op, sent: str, *, lenient: bool = False) -> None:
         self._remaining = sent
+        #: thinking blocks of a fresh Anthropic answer, left out before the prefix passed
+        self._dropped: set[Any] = set()
         self._lenient = lenient
         self.passed = not sent
 
@@ -139,36 +142,42 @@ class PrefixSkipper:
         return text
 
     def _event(self, chunk: Chunk, out: list[Chunk]) -> None:
-        """An Anthropic event of the fresh answer, before the prefix is passed: its
-        ``message_start``, ``ping``, text and thinking blocks are dropped, text deltas
-        consumed; anything else means the answer differs."""
+        """An Anthropic event of the fresh answer, before the prefix is passed.
+
+        Its ``message_start`` and text block starts go through (the front end folds them
+        into the message and block the client already has), ``ping`` and thinking blocks
+        are dropped, text deltas consumed; anything else means the answer differs."""
         event = chunk.obj
         kind = event.get("type")
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
-            if delta.get("type") in ("thinking_delta", "signature_delta"):
+            if event.get("index") in self._dropped or delta.get("type") in _THINKING_DELTAS:
                 return
             if delta.get("type") != "text_delta":
                 raise ResumeMismatch
             text = self._skip(str(delta.get("text") or ""))
             if text:
-                obj = {**event, "delta": {**delta, "text": text}}
-                out.append(Chunk(obj, None))
+                out.append(Chunk({**event, "delta": {**delta, "text": text}}, None))
         elif kind == "content_block_start":
             block = event.get("content_block") or {}
-            if block.get("type") not in _PASSIVE_BLOCKS:
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                self._dropped.add(event.get("index"))
+                return
+            if block.get("type") != "text":
                 raise ResumeMismatch
-            if block.get("type") == "text" and block.get("text"):
-                text = self._skip(str(block["text"]))
-                if text:
-                    obj = {"type": "content_block_delta", "index": event.get("index", 0),
-                           "delta": {"type": "text_delta", "text": text}}
-                    out.append(Chunk(obj, None))
-        elif kind == "message_delta" and (event.get("delta") or {}).get("stop_reason"):
+            text = self._skip(str(block.get("text") or ""))
+            out.append(Chunk({**event, "content_block": {**block, "text": ""}}, None))
+            if text:
+                out.append(Chunk({"type": "content_block_delta", "index": event.get("index"),
+                                  "delta": {"type": "text_delta", "text": text}}, None))
+        elif kind == "content_block_stop":
+            if event.get("index") not in self._dropped:
+                out.append(chunk)
+        elif kind == "message_start":
+            out.append(chunk)
+        elif kind in ("message_delta", "message_stop"):
             raise ResumeMismatch  # the fresh answer ended before reaching the prefix
-        elif kind == "message_stop":
-            raise ResumeMismatch
-        # message_start, ping, content_block_stop (of a thinking block): dropped
+        # ping and unknown events: dropped
 
 
 def _with_text(chunk: Chunk, text: str) -> Chunk:

@@ -11,7 +11,7 @@ the next chain entry when only text was sent; otherwise the stream ends with an 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,8 @@ class HopCall:
     body: dict[str, Any]
     #: the body carries the text sent so far as an assistant prefill (resume)
     prefilled: bool = False
+    #: client headers forwarded to this hop as they are (a native call's API headers)
+    headers: Mapping[str, str] | None = None
 
 
 #: a request's call for each hop, built by its ingress codec; the second argument is the
@@ -86,7 +88,7 @@ class Router:
         deadline = _deadline(route)
         _, call, reply = await self._first(route, 0, False, request_id, trace, deadline, plan)
         assert isinstance(reply, Result)
-        usage = reply.obj.get("usage")
+        usage = reply.usage or reply.obj.get("usage")
         if isinstance(usage, dict):
             trace.usage = usage
         return reply
@@ -224,7 +226,8 @@ class Router:
                     trace.attempts += 1
                     hop_deadline = min(deadline, loop.time() + hop.timeout)
                     call = Call(hop_call.op, hop_call.body, stream=stream,
-                                request_id=request_id, deadline=hop_deadline)
+                                request_id=request_id, deadline=hop_deadline,
+                                headers=hop_call.headers)
                     reply = await _send(sup.submit, call, hop_deadline - loop.time() + 1.0)
                     if isinstance(reply, StreamEnd):
                         reply = StreamBroken("upstream stream ended without content")

@@ -23,6 +23,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 class Hop:
     provider: str
     model: str
+    #: the provider's type: an ingress goes native where the type speaks its API
+    provider_type: str = ""
     #: request parameters applied when the client leaves them out
     defaults: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     #: provider-side behaviour overridable per mapping (stream_resume, supports_prefill)
@@ -134,6 +136,7 @@ def _hop(spec: ProviderSpec, model: str, config: Mapping[str, Any]) -> Hop:
     return Hop(
         provider=spec.name,
         model=model,
+        provider_type=spec.type,
         defaults=MappingProxyType(defaults),
         stream_resume=bool(config.get("stream_resume", spec.config.stream_resume)),
         supports_prefill=bool(config.get("supports_prefill", spec.config.supports_prefill)),

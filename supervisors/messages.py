@@ -43,6 +43,8 @@ class Chunk:
 class Result:
     obj: dict[str, Any]
     raw: bytes | None = None
+    #: OpenAI-shaped usage, when ``obj`` reports it in another shape (a native answer)
+    usage: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ import orjson
 from ..errors import ProxyError, StreamBroken, UpstreamError
 from ..messages import Chunk, Op, Result
 from ..spec import ProviderSpec
-from .anthropic_stream import UsageCounter, stream_error
+from .anthropic_stream import UsageCounter, openai_usage, stream_error
 from .base import UpstreamRequest
 from .openai_shapes import load_object
 from .sse import SSEParser
@@ -57,7 +57,7 @@ def native_result(body: bytes) -> Result:
         error = obj.get("error")
         message = error.get("message") if isinstance(error, dict) else None
         raise UpstreamError(str(message or "upstream returned an error object"))
-    return Result(obj, body)
+    return Result(obj, body, openai_usage(obj.get("usage")))
 
 
 class NativeStreamDecoder:

@@ -75,13 +75,21 @@ def test_a_translated_stream_resumed_on_a_native_one() -> None:
     tracked = StreamText("chat")
     tracked.track([chat("", role="assistant"), chat("Hello wor")])
     skipper = PrefixSkipper("messages", tracked.value)
-    fresh = [START, *THINKING, TEXT_BLOCK, ev("ping"), text("Hello "), text("world"),
+    fresh = [START, *THINKING, TEXT_BLOCK.__class__({**TEXT_BLOCK.obj, "index": 1}),
+             ev("ping"), text("Hello ", 1), text("world", 1),
              ev("content_block_stop", index=1),
              ev("message_delta", delta={"stop_reason": "end_turn"}), ev("message_stop")]
     out = skipper.filter(fresh)
-    assert out[0].obj == {"type": "content_block_delta", "index": 0,
-                          "delta": {"type": "text_delta", "text": "ld"}}
-    assert [c.obj["type"] for c in out[1:]] == ["content_block_stop", "message_delta",
+    # message_start and the text block start go through for the front end to fold in;
+    # the thinking block and ping are left out
+    assert [c.obj for c in out[:3]] == [
+        START.obj,
+        {"type": "content_block_start", "index": 1,
+         "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1,
+         "delta": {"type": "text_delta", "text": "ld"}},
+    ]
+    assert [c.obj["type"] for c in out[3:]] == ["content_block_stop", "message_delta",
                                                 "message_stop"]
 
 
@@ -89,7 +97,8 @@ def test_a_text_in_the_block_start_counts_too() -> None:
     skipper = PrefixSkipper("messages", "Hi there")
     out = skipper.filter([ev("content_block_start", index=0,
                              content_block={"type": "text", "text": "Hi there, you"})])
-    assert out[0].obj["delta"]["text"] == ", you"
+    assert out[0].obj["content_block"] == {"type": "text", "text": ""}
+    assert out[1].obj["delta"]["text"] == ", you"
 
 
 @pytest.mark.parametrize("fresh", [
