@@ -1,5 +1,8 @@
 """``openai-proxy check``: configuration, database, Redis and every provider reachable
-with its keys. Prints one line per check; the exit code is 0 only when all pass."""
+with its keys. Prints one line per check; the exit code is 0 only when all pass.
+
+A failure names what was tried (the database or Redis address with any password
+masked, the provider's URL) and the underlying message, never just an exception class."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import aiohttp
 from supervisors.adapters.discovery import discovery_request, parse_model_ids
 from supervisors.spec import ProviderConfig, ProviderSpec
 
+from .cli_errors import database_address, reason
 from .config import Settings
 from .crypto import DecryptionError, KeyRing
 from .store import open_store
@@ -20,10 +24,11 @@ __all__ = ["run_checks"]
 
 async def run_checks(settings: Settings) -> bool:
     ok = True
+    where = database_address(settings.database_url)
     try:
         store = await open_store(settings.database_url)
     except Exception as exc:  # report, never crash
-        print(f"database: FAILED ({type(exc).__name__})")
+        print(f"database: FAILED ({where}: {reason(exc)})")
         return False
     try:
         migrated = await store.is_migrated()
@@ -31,7 +36,7 @@ async def run_checks(settings: Settings) -> bool:
         ok = await _providers(store, settings) and ok
     except Exception as exc:
         ok = False
-        print(f"database: FAILED ({type(exc).__name__})")
+        print(f"database: FAILED ({where}: {reason(exc)})")
     finally:
         await store.aclose()
     if settings.redis_url:
@@ -48,7 +53,7 @@ async def _redis(url: str) -> bool:
         print("redis: ok")
         return True
     except Exception as exc:
-        print(f"redis: FAILED ({type(exc).__name__})")
+        print(f"redis: FAILED ({database_address(url)}: {reason(exc)})")
         return False
     finally:
         await client.aclose()
@@ -96,7 +101,10 @@ async def _probe(session: aiohttp.ClientSession, name: str, spec: ProviderSpec,
                     continue
                 models = parse_model_ids(spec.type, body)
                 print(f"{label}: ok ({len(models)} models)")
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            print(f"{label}: FAILED ({type(exc).__name__})")
+        except TimeoutError:
+            print(f"{label}: FAILED ({request.url}: no answer within 10 s)")
+            fine = False
+        except (aiohttp.ClientError, ValueError) as exc:
+            print(f"{label}: FAILED ({request.url}: {reason(exc)})")
             fine = False
     return fine

@@ -1,5 +1,10 @@
 """``openai-proxy`` (and ``python -m proxy``): serve, migrate, create-api-key,
-rotate-encryption, check."""
+rotate-encryption, check, apply, export.
+
+Failures print one line and no traceback: a configuration error names the variable or
+flag and exits 2; an unreachable dependency names its address and exits 1
+(``cli_errors``).
+"""
 
 from __future__ import annotations
 
@@ -13,26 +18,44 @@ import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, Settings, load_dotenv_file
+from .cli_errors import EXIT_CONFIG, EXIT_UNAVAILABLE, Unreachable, database_address, reason
+from .config import ConfigError, Settings, load_dotenv_file, port_number
+from .crypto import DecryptionError
 from .logs import configure_logging
 from .secrets import ensure_secrets
+from .store.base import InvalidDatabaseURL, StoreError
 
 __all__ = ["main"]
 
 log = logging.getLogger("proxy.cli")
 
 
+_DEMO_HOST = "127.0.0.1"
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.from_env()
     overrides: dict[str, object] = {}
-    for name, field in (("host", "host"), ("port", "port"), ("workers", "workers")):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[field] = value
+    host = getattr(args, "host", None)
+    if host is not None:
+        if not host.strip():
+            raise ConfigError("--host must not be empty")
+        overrides["host"] = host.strip()
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = port_number("--port", args.port)
+    workers = getattr(args, "workers", None)
+    if workers is not None:
+        if not workers.isdigit() or int(workers) < 1:
+            raise ConfigError(f"--workers must be an integer >= 1, got {workers!r}")
+        overrides["workers"] = int(workers)
     if getattr(args, "demo", False):
         overrides["demo"] = True
+        # the demo publishes a client key: loopback only, unless a host is asked for
+        if host is None and not os.environ.get("APP_HOST", "").strip():
+            overrides["host"] = _DEMO_HOST
     return settings.with_overrides(**overrides) if overrides else settings
 
 
@@ -68,8 +91,9 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        print(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)
-        return 1
+        raise Unreachable(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
     # everything allocated so far lives for the whole process: keep it out of the
     # collector's way, and collect young objects less often (fewer pauses per request)
     gc.collect()
@@ -81,6 +105,9 @@ async def _serve(settings: Settings, *, reuse_port: bool) -> int:
         loop.add_signal_handler(sig, stop.set)
     log.info("listening", extra={"host": settings.host, "port": settings.port,
                                  "pid": os.getpid()})
+    if settings.demo and settings.host == _DEMO_HOST:
+        log.info("demo: listening on loopback only (127.0.0.1); pass --host or set APP_HOST "
+                 "to accept other machines")
     await stop.wait()
     log.info("shutting down: draining", extra={"grace_seconds": settings.shutdown_timeout})
     await runner.cleanup()
@@ -92,7 +119,7 @@ def _worker_main(settings: Settings) -> None:
     configure_logging(settings.log_level, service=settings.app_name).add(
         settings.secret_key, settings.admin_api_key, settings.encryption_key
     )
-    sys.exit(_run(_serve(settings, reuse_port=True)))
+    sys.exit(_guarded(lambda: _run(_serve(settings, reuse_port=True)), settings.database_url))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -170,6 +197,11 @@ async def _rotate(settings: Settings) -> int:
     store = await open_store(settings.database_url)
     try:
         count = await store.reencrypt_provider_keys(keyring.rotate)
+    except DecryptionError:
+        raise ConfigError(
+            "ENCRYPTION_KEY: a stored provider key cannot be decrypted with any of its keys; "
+            "nothing was changed (list the new key first and the old one after it: NEW,OLD)"
+        ) from None
     finally:
         await store.aclose()
     print(f"re-encrypted {count} provider key(s) under the first ENCRYPTION_KEY")
@@ -192,14 +224,43 @@ def cmd_check(args: argparse.Namespace) -> int:
     return _run(_check(settings))
 
 
+_SERVE_FLAGS = (
+    ("--host", "APP_HOST", "address to listen on (default 0.0.0.0; 127.0.0.1 with --demo)"),
+    ("--port", "APP_PORT", "TCP port, 1-65535 (default 8000)"),
+    ("--workers", "APP_WORKERS", "processes sharing the port with SO_REUSEPORT (default 1)"),
+)
+_DESCRIPTION = """OpenAI-compatible LLM gateway.
+
+Configuration comes from environment variables (and a .env file); see README.md.
+Exit codes: 0 success, 1 a dependency is unreachable or a check failed,
+2 invalid configuration or usage."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("openai-proxy")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="openai-proxy", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, help="processes sharing the port (SO_REUSEPORT)")
-    serve.add_argument("--demo", action="store_true", help="seed the offline demo configuration")
+    parser = argparse.ArgumentParser(
+        prog="openai-proxy", description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"openai-proxy {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve", help="run the gateway", description="Run the gateway. Each flag "
+        "overrides the environment variable named in its help.",
+    )
+    for flag, variable, text in _SERVE_FLAGS:
+        serve.add_argument(flag, metavar=variable, help=f"{text}; overrides {variable}")
+    serve.add_argument("--demo", action="store_true",
+                       help="seed the offline demo configuration (mock provider, client key "
+                            "mock-api-key-123; with OPENAI_API_KEY also a real openai provider)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     create = sub.add_parser("create-api-key", help="create a client key and print it once")
@@ -220,11 +281,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _guarded(run: Any, database_url: str) -> int:
+    """Run a command; turn the failures an operator can fix into one line and an exit code."""
+    try:
+        return int(run())
+    except (ConfigError, InvalidDatabaseURL) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Unreachable as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except OSError as exc:
+        if exc.filename is not None:  # the data directory, a secret file, the SQLite file
+            print(f"cannot use {exc.filename}: {exc.strerror or reason(exc)}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        print(f"database unreachable at {database_address(database_url)}: {reason(exc)}",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except StoreError as exc:
+        print(f"database unreachable at {database_address(database_url)}: {reason(exc)}",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv_file()
     args = _parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+    url = os.environ.get("DATABASE_URL", "").strip() or "sqlite:///{}".format(
+        Path(os.environ.get("DATA_DIR", "").strip() or "data") / "proxy.db")
+    return _guarded(lambda: args.func(args), url)

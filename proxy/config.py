@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["ConfigError", "Settings", "load_dotenv_file"]
+__all__ = ["ConfigError", "Settings", "load_dotenv_file", "port_number"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -67,6 +67,35 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def port_number(name: str, raw: object) -> int:
+    """A TCP port, 1-65535 (``name`` is what the operator set: ``APP_PORT``, ``--port``)."""
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a port number (1-65535), got {raw!r}") from None
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"{name} must be a port number (1-65535), got {value}")
+    return value
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    from urllib.parse import urlsplit
+
+    from .store.urls import parse_database_url
+
+    url = _str(env, "DATABASE_URL") or f"sqlite:///{data_dir / 'proxy.db'}"
+    try:
+        parsed = parse_database_url(url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if parsed.dsn is not None:
+        parts = urlsplit(parsed.dsn)
+        if parts.path.strip("/") == "":
+            raise ConfigError("DATABASE_URL: postgresql URL needs a database name, "
+                              "postgresql://user:password@host:5432/dbname")
+    return url
 
 
 def _str(env: Mapping[str, str], name: str) -> str | None:
@@ -130,9 +159,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(_str(env, "DATA_DIR") or "data")
-        database_url = _str(env, "DATABASE_URL") or f"sqlite:///{data_dir / 'proxy.db'}"
-        if not database_url.startswith(("sqlite://", "postgres://", "postgresql://")):
-            raise ConfigError("DATABASE_URL must start with sqlite:/// or postgresql://")
+        database_url = _database_url(env, data_dir)
         redis_url = _str(env, "REDIS_URL")
         if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
@@ -145,7 +172,7 @@ class Settings:
         return cls(
             app_name=_str(env, "APP_NAME") or "openai-proxy",
             host=_str(env, "APP_HOST") or "0.0.0.0",
-            port=_int(env, "APP_PORT", 8000, 0),
+            port=port_number("APP_PORT", _str(env, "APP_PORT") or 8000),
             debug=_bool(env, "APP_DEBUG", False),
             log_level="DEBUG" if _bool(env, "APP_DEBUG", False) and "LOG_LEVEL" not in env else level,
             log_requests=_bool(env, "LOG_REQUESTS", False),

@@ -4,7 +4,12 @@
   ``text-embedding-3-small`` on it, ``gpt-3.5-turbo`` also the default route;
 * client key ``mock-api-key-123`` (tenant ``demo``);
 * with ``OPENAI_API_KEY`` set: provider ``openai`` (api.openai.com) holding that key,
-  first in the ``gpt-4o-mini`` chain, with ``mock`` as its fallback.
+  first in the ``gpt-4o-mini`` and ``text-embedding-3-small`` chains, with ``mock`` as
+  the fallback. This holds on a later start too: a demo database seeded offline gets
+  ``openai`` put in front of the existing ``mock`` entries, and a changed
+  ``OPENAI_API_KEY`` replaces the stored one.
+
+Entries an operator added to these chains stay, after the demo's own.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from __future__ import annotations
 import logging
 
 from .config import Settings
-from .crypto import KeyRing, client_key_prefix, hash_client_key, key_last4
-from .store.base import Conflict, Store
+from .crypto import DecryptionError, KeyRing, client_key_prefix, hash_client_key, key_last4
+from .store.base import Conflict, ProviderRow, Store
 
 __all__ = ["DEMO_CLIENT_KEY", "seed_demo"]
 
@@ -38,23 +43,11 @@ async def seed_demo(store: Store, keyring: KeyRing, settings: Settings) -> None:
             name="openai", provider_type="openai", base_url="https://api.openai.com/v1",
             config={}, enabled=True,
         )
-        if not await store.list_provider_keys(openai.id):
-            await store.create_provider_key(
-                provider_id=openai.id, name="OPENAI_API_KEY",
-                key_encrypted=keyring.encrypt(settings.openai_api_key),
-                key_last4=key_last4(settings.openai_api_key),
-            )
+        await _openai_key(store, keyring, openai, settings.openai_api_key)
         chains["gpt-4o-mini"].insert(0, (openai.id, "gpt-4o-mini"))
         chains["text-embedding-3-small"].insert(0, (openai.id, "text-embedding-3-small"))
-    existing = {(m.alias_name, m.order_index) for m in await store.list_mappings()}
     for alias, chain in chains.items():
-        for order, (provider_id, model) in enumerate(chain):
-            if (alias, order) in existing:
-                continue
-            await store.create_mapping(
-                alias_name=alias, provider_id=provider_id, provider_model_name=model,
-                order_index=order, is_default=(alias == "gpt-3.5-turbo"), config={},
-            )
+        await _ensure_chain(store, alias, chain)
     digest = hash_client_key(settings.secret_key, DEMO_CLIENT_KEY)
     if not any(k.key_hash == digest for k in await store.list_api_keys()):
         try:
@@ -66,3 +59,37 @@ async def seed_demo(store: Store, keyring: KeyRing, settings: Settings) -> None:
         except Conflict:
             pass
     log.info("demo configuration ready")
+
+
+async def _openai_key(store: Store, keyring: KeyRing, openai: ProviderRow, key: str) -> None:
+    """The provider holds ``OPENAI_API_KEY``: created once, replaced when it changed."""
+    for row in await store.list_provider_keys(openai.id):
+        if row.name != "OPENAI_API_KEY":
+            continue
+        try:
+            same = keyring.decrypt(row.key_encrypted) == key
+        except DecryptionError:
+            same = False
+        if not same:
+            await store.update_provider_key(row.id, key_encrypted=keyring.encrypt(key),
+                                            key_last4=key_last4(key), healthy=True)
+        return
+    await store.create_provider_key(provider_id=openai.id, name="OPENAI_API_KEY",
+                                    key_encrypted=keyring.encrypt(key), key_last4=key_last4(key))
+
+
+async def _ensure_chain(store: Store, alias: str, chain: list[tuple[int, str]]) -> None:
+    """Each (provider, model) of ``chain`` is in the alias's chain, at its position: a
+    missing entry is inserted there and the entries from that position on move back one."""
+    for position, (provider_id, model) in enumerate(chain):
+        rows = sorted((m for m in await store.list_mappings() if m.alias_name == alias),
+                      key=lambda m: m.order_index)
+        if any(m.provider_id == provider_id and m.provider_model_name == model for m in rows):
+            continue
+        for row in reversed(rows):  # highest first: order_index is unique per alias
+            if row.order_index >= position:
+                await store.update_mapping(row.id, order_index=row.order_index + 1)
+        await store.create_mapping(
+            alias_name=alias, provider_id=provider_id, provider_model_name=model,
+            order_index=position, is_default=(alias == "gpt-3.5-turbo"), config={},
+        )
