@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from supervisors.backoff import retry_delay
+from supervisors.circuit import CircuitState
 from supervisors.errors import (
     ProxyError,
     StreamBroken,
@@ -86,6 +87,7 @@ class Router:
 
     async def unary(self, plan: Plan, route: Route, request_id: str, trace: Trace) -> Result:
         deadline = _deadline(route)
+        route = route.ordered(self._load)
         _, call, reply = await self._first(route, 0, False, request_id, trace, deadline, plan)
         assert isinstance(reply, Result)
         usage = reply.usage or reply.obj.get("usage")
@@ -100,6 +102,7 @@ class Router:
         raise a ``ProxyError`` before the first batch for a normal error response, or after
         it for the in-band error event."""
         deadline = _deadline(route)
+        route = route.ordered(self._load)
         index, call, reply = await self._first(route, 0, True, request_id, trace, deadline, plan)
         assert trace.op is not None
         text = StreamText(trace.op)
@@ -141,6 +144,14 @@ class Router:
                     reply = reply + channel.get_nowait()  # type: ignore[operator]
         finally:
             call.cancel()
+
+    def _load(self, hop: Hop) -> int | None:
+        """A group member's calls in flight (queued included), ``None`` while it cannot
+        take any (circuit open, provider not running)."""
+        sup = self._root.get(hop.provider)
+        if sup is None or sup.circuit_state is CircuitState.OPEN:
+            return None
+        return sup.in_flight + sup.inbox.qsize()
 
     async def _resume(
         self,

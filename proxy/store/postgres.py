@@ -29,6 +29,7 @@ _PLACEHOLDER = re.compile(r"\?")
 _CONSTRAINT_FIELDS = {
     "providers_name_key": "name",
     "model_mappings_alias_order_key": "order_index",
+    "model_mappings_member_key": "order_index",
     "api_keys_key_hash_key": "key_hash",
 }
 _UNAVAILABLE: tuple[type[BaseException], ...] = (

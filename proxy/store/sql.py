@@ -153,10 +153,15 @@ class SqlStore(AuditQueries):
         row = await self._fetch_one("SELECT * FROM model_mappings WHERE id = ?", mapping_id)
         return None if row is None else codec.mapping_from_row(row)
 
-    async def _check_mapping_slot(self, tx: Tx, alias: str, order: int, exclude_id: int) -> None:
-        sql = "SELECT id FROM model_mappings WHERE alias_name = ? AND order_index = ? AND id <> ?"
-        if await tx.fetchrow(sql, alias, order, exclude_id) is not None:
-            raise Conflict("order_index", f"alias {alias!r} already has order_index {order}")
+    async def _check_mapping_slot(self, tx: Tx, alias: str, order: int, provider_id: int,
+                                  model: str, exclude_id: int) -> None:
+        """Mappings of one alias may share an ``order_index`` (a routing group), but not
+        twice the same provider and upstream model."""
+        sql = ("SELECT id FROM model_mappings WHERE alias_name = ? AND order_index = ? "
+               "AND provider_id = ? AND provider_model_name = ? AND id <> ?")
+        if await tx.fetchrow(sql, alias, order, provider_id, model, exclude_id) is not None:
+            raise Conflict("order_index", f"alias {alias!r} already maps order_index {order} "
+                           f"to this provider and model")
 
     async def create_mapping(
         self,
@@ -171,7 +176,8 @@ class SqlStore(AuditQueries):
         now = self._ts(codec.utc_now())
         async with self._config_change() as change:
             await self._require_provider(change.tx, provider_id)
-            await self._check_mapping_slot(change.tx, alias_name, order_index, -1)
+            await self._check_mapping_slot(change.tx, alias_name, order_index, provider_id,
+                                           provider_model_name, -1)
             row = await returning(
                 change.tx,
                 "INSERT INTO model_mappings (alias_name, provider_id, provider_model_name, "
@@ -194,10 +200,16 @@ class SqlStore(AuditQueries):
                 return None
             if "provider_id" in fields:
                 await self._require_provider(tx, fields["provider_id"])
-            if "alias_name" in fields or "order_index" in fields:
-                alias = fields.get("alias_name", current["alias_name"])
-                order = fields.get("order_index", current["order_index"])
-                await self._check_mapping_slot(tx, alias, order, mapping_id)
+            if fields.keys() & {"alias_name", "order_index", "provider_id",
+                                "provider_model_name"}:
+                await self._check_mapping_slot(
+                    tx,
+                    fields.get("alias_name", current["alias_name"]),
+                    fields.get("order_index", current["order_index"]),
+                    fields.get("provider_id", current["provider_id"]),
+                    fields.get("provider_model_name", current["provider_model_name"]),
+                    mapping_id,
+                )
             row = await self._update(tx, "model_mappings", mapping_id, fields)
             change.dirty = row is not None
         return None if row is None else codec.mapping_from_row(row)

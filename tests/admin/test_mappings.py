@@ -42,19 +42,27 @@ async def test_order_index_defaults_to_the_end_of_the_chain(api: Api) -> None:
     assert first["is_default"] is False and first["config"] == {}
 
 
-async def test_order_index_clash_is_409_on_create_and_patch(api: Api) -> None:
+async def test_same_member_twice_in_a_group_is_409_on_create_and_patch(api: Api) -> None:
     pid = (await api.provider())["id"]
-    await api.mapping("a", pid, order_index=0)
-    second = await api.mapping("a", pid, order_index=1)
+    await api.mapping("a", pid, order_index=0, model="m")
+    second = await api.mapping("a", pid, order_index=1, model="m")
     (await api.call("POST", "/admin/mappings", {
         "alias_name": "a", "provider_id": pid, "provider_model_name": "m", "order_index": 0,
     })).error(409, param="order_index")
     (await api.call("PATCH", f"/admin/mappings/{second['id']}", {"order_index": 0})
      ).error(409, param="order_index")
-    moved = await api.mapping("b", pid, order_index=0)
+    moved = await api.mapping("b", pid, order_index=0, model="m")
     (await api.call("PATCH", f"/admin/mappings/{moved['id']}", {"alias_name": "a"})
      ).error(409, param="order_index")
     assert len((await api.ok("GET", "/admin/mappings"))["data"]) == 3
+
+
+async def test_mappings_sharing_an_order_index_form_a_group(api: Api) -> None:
+    pid = (await api.provider())["id"]
+    first = await api.mapping("g", pid, order_index=0, model="m1")
+    second = await api.mapping("g", pid, order_index=0, model="m2", config={"weight": 3})
+    assert (first["order_index"], second["order_index"]) == (0, 0)
+    assert second["config"] == {"weight": 3}
 
 
 async def test_a_missing_provider_is_400_on_create_and_patch(api: Api) -> None:

@@ -108,3 +108,34 @@ def test_a_broken_migration_fails_loudly(tmp_path: Path) -> None:
 def test_the_repository_migrations_are_found() -> None:
     found = find_migrations_dir()
     assert found.name == "migrations" and (found / "0001_initial.py").is_file()
+
+
+async def test_groups_migration_keeps_existing_mappings(database_url: str,
+                                                        tmp_path: Path) -> None:
+    """A database made before routing groups keeps its mappings and then accepts two
+    mappings of one alias at the same order_index."""
+    first_only = tmp_path / "migrations"
+    first_only.mkdir()
+    (first_only / "0001_initial.py").write_text(
+        (find_migrations_dir() / "0001_initial.py").read_text())
+    await asyncio.to_thread(apply_migrations, database_url, first_only)
+    store = await open_store(database_url)
+    try:
+        provider = await store.create_provider(
+            name="p", provider_type="mock", base_url="", config={}, enabled=True)
+        kept = await store.create_mapping(
+            alias_name="a", provider_id=provider.id, provider_model_name="m1",
+            order_index=0, is_default=True, config={"weight": 2})
+    finally:
+        await store.aclose()
+    assert await asyncio.to_thread(apply_migrations, database_url) >= 1
+    store = await open_store(database_url)
+    try:
+        assert await store.list_mappings() == [kept]
+        member = await store.create_mapping(
+            alias_name="a", provider_id=provider.id, provider_model_name="m2",
+            order_index=0, is_default=False, config={})
+        assert [m.id for m in await store.list_mappings()] == [kept.id, member.id]
+        assert await store.is_migrated()
+    finally:
+        await store.aclose()

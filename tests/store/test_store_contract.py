@@ -110,20 +110,27 @@ async def test_duplicate_provider_name_is_a_conflict_on_create_and_update(store:
     assert (await store.update_provider(other.id, name="b")) is not None  # own name is fine
 
 
-async def test_duplicate_alias_order_is_a_conflict(store: Store) -> None:
+async def test_same_member_twice_in_a_group_is_a_conflict(store: Store) -> None:
     provider = await _provider(store)
+    other = await _provider(store, name="other")
     await _mapping(store, provider.id, "gpt", 0)
     second = await _mapping(store, provider.id, "gpt", 1)
     await _mapping(store, provider.id, "other", 0)  # same order, other alias: fine
+    member = await _mapping(store, other.id, "gpt", 0)  # another provider: a group
     with pytest.raises(Conflict) as created:
         await _mapping(store, provider.id, "gpt", 0)
     assert created.value.field == "order_index"
     with pytest.raises(Conflict):
         await store.update_mapping(second.id, order_index=0)
     with pytest.raises(Conflict):
+        await store.update_mapping(member.id, provider_id=provider.id)
+    with pytest.raises(Conflict):
         await store.update_mapping(second.id, alias_name="other", order_index=0)
     moved = await store.update_mapping(second.id, order_index=5, config={"top_p": 1})
     assert moved is not None and (moved.order_index, moved.config) == (5, {"top_p": 1})
+    grouped = [m for m in await store.list_mappings() if m.alias_name == "gpt"]
+    assert [(m.order_index, m.provider_id) for m in grouped] == [
+        (0, provider.id), (0, other.id), (5, provider.id)]
 
 
 async def test_missing_provider_is_a_missing_reference(store: Store) -> None:
