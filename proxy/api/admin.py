@@ -8,6 +8,7 @@ no key or a wrong one → 401, a valid non-admin key → 403, on every admin rou
 | ``GET/POST /admin/providers``, ``GET/PATCH/DELETE /admin/providers/{id}`` | ``admin_providers`` |
 | ``GET/POST /admin/keys``, ``GET/DELETE /admin/keys/{id}``, ``POST /admin/keys/{id}/rotate`` | ``admin_keys`` |
 | ``GET/POST /admin/mappings``, ``GET/PATCH/DELETE /admin/mappings/{id}`` | ``admin_mappings`` |
+| ``GET /admin/routes`` (aliases → groups of members, with live load) | ``admin_routes`` |
 | ``GET/POST /admin/api-keys``, ``GET/DELETE /admin/api-keys/{id}`` | ``admin_api_keys`` |
 | ``GET /admin/health``, ``GET /admin/audit``, ``POST /admin/encryption/rotate`` | ``admin_ops`` |
 
@@ -38,7 +39,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import admin_api_keys, admin_keys, admin_mappings, admin_ops, admin_providers
+from . import (
+    admin_api_keys,
+    admin_keys,
+    admin_mappings,
+    admin_ops,
+    admin_providers,
+    admin_routes,
+)
 
 __all__ = ["setup_routes"]
 
@@ -47,5 +55,6 @@ def setup_routes(app: web.Application) -> None:
     admin_providers.setup_routes(app)
     admin_keys.setup_routes(app)
     admin_mappings.setup_routes(app)
+    admin_routes.setup_routes(app)
     admin_api_keys.setup_routes(app)
     admin_ops.setup_routes(app)

@@ -3,8 +3,12 @@
 A mapping is ``{alias_name, provider_id, provider_model_name, order_index, is_default,
 config}``. ``provider_id`` must name an existing provider (else 400); ``order_index`` is
 an integer ≥ 0, unique per alias (409 on a clash) and defaults to the end of the alias's
-chain; ``config`` is an object of default request parameters (and ``stream_resume``).
-``PATCH`` replaces the fields it names.
+chain; ``config`` is an object of default request parameters and of settings for the
+proxy itself (``stream_resume``, ``supports_prefill``, and the routing settings checked by
+:func:`mapping_config`). ``PATCH`` replaces the fields it names.
+
+Mappings of one alias may share an ``order_index``: they form a routing group, spread by
+``weight`` (``proxy.routing``); the same provider and model twice in a group is a 409.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+
+from supervisors.errors import InvalidRequest
 
 from ..appkeys import GATEWAY
 from ..auth import ClientKey
@@ -30,7 +36,43 @@ from .admin_common import (
 from .admin_fields import Validator, boolean, integer, json_object, parse_body, text
 from .validate import read_json
 
-__all__ = ["setup_routes"]
+__all__ = ["mapping_config", "setup_routes"]
+
+
+def _positive(low: float, high: float, integral: bool) -> Validator:
+    kind = "an integer" if integral else "a number"
+
+    def check(name: str, value: Any) -> Any:
+        ok = isinstance(value, int) if integral else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or not low <= value <= high:
+            raise InvalidRequest(f"'{name}' must be {kind} from {low:g} to {high:g}", param=name)
+        return value
+
+    return check
+
+
+#: the routing settings of a mapping's config (its other keys are request defaults):
+#: share within the routing group, hedging delay, response cache lifetime in seconds
+_SETTINGS: dict[str, Validator] = {
+    "weight": _positive(0.001, 1_000_000, integral=False),
+    "hedge_after_ms": _positive(1, 600_000, integral=True),
+    "cache_ttl": _positive(1, 31_536_000, integral=True),
+}
+
+
+def mapping_config() -> Validator:
+    """An object whose routing settings, when present and not null, are in range
+    (else a 400 naming ``config.<key>``)."""
+    base = json_object()
+
+    def check(name: str, value: Any) -> Any:
+        value = base(name, value)
+        for key, setting in _SETTINGS.items():
+            if value.get(key) is not None:
+                setting(f"{name}.{key}", value[key])
+        return value
+
+    return check
 
 _SCHEMA: dict[str, Validator] = {
     "alias_name": text(256),
@@ -38,7 +80,7 @@ _SCHEMA: dict[str, Validator] = {
     "provider_model_name": text(256),
     "order_index": integer(0, 1_000_000),
     "is_default": boolean(),
-    "config": json_object(),
+    "config": mapping_config(),
 }
 
 

@@ -90,6 +90,13 @@ async def test_a_missing_provider_is_400_on_create_and_patch(api: Api) -> None:
     ({"is_default": 1}, "is_default"),
     ({"config": [1]}, "config"),
     ({"config": "x"}, "config"),
+    ({"config": {"weight": 0}}, "config.weight"),
+    ({"config": {"weight": "2"}}, "config.weight"),
+    ({"config": {"weight": True}}, "config.weight"),
+    ({"config": {"hedge_after_ms": 1.5}}, "config.hedge_after_ms"),
+    ({"config": {"hedge_after_ms": -5}}, "config.hedge_after_ms"),
+    ({"config": {"cache_ttl": 0}}, "config.cache_ttl"),
+    ({"config": {"cache_ttl": "60"}}, "config.cache_ttl"),
     ({"fallbacks": ["a"]}, "fallbacks"),
 ])
 async def test_invalid_mapping_fields_are_400(
