@@ -136,6 +136,7 @@ class Settings:
     audit_retention_days: int = 30
     audit_queue_size: int = 10_000
     audit_queue_max_bytes: int = 64 << 20
+    responses_ttl_days: int = 30
     config_poll_interval: float = 1.0
     share_circuit_state: bool = False
     openai_api_key: str | None = field(default=None, repr=False)
@@ -201,6 +202,7 @@ class Settings:
             audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", 30),
             audit_queue_size=_int(env, "AUDIT_QUEUE_SIZE", 10_000, 1),
             audit_queue_max_bytes=_int(env, "AUDIT_QUEUE_MAX_BYTES", 64 << 20, 1 << 20),
+            responses_ttl_days=_int(env, "RESPONSES_TTL_DAYS", 30, 1),
             config_poll_interval=_float(env, "CONFIG_POLL_INTERVAL", 1.0, 0.05),
             share_circuit_state=_bool(env, "SHARE_CIRCUIT_STATE", False),
             openai_api_key=_str(env, "OPENAI_API_KEY"),

@@ -30,6 +30,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailable",
+    "StoredResponse",
 ]
 
 
@@ -162,6 +163,19 @@ class AuditFilter:
 
 
 @dataclass(slots=True)
+class StoredResponse:
+    """A Responses API object kept for ``previous_response_id`` and retrieval."""
+
+    id: str
+    scope: str
+    previous_response_id: str | None
+    created_at: datetime
+    expires_at: datetime
+    input_items: list[dict[str, Any]]
+    response: dict[str, Any]
+
+
+@dataclass(slots=True)
 class ConfigSnapshot:
     version: int
     providers: list[ProviderRow]
@@ -241,3 +255,14 @@ class Store(Protocol):
         self, *, limit: int, after_id: int | None, filters: AuditFilter
     ) -> list[AuditRecord]: ...
     async def prune_audit(self, before: datetime) -> list[str]: ...
+
+    # stored Responses API objects, scoped and expiring
+    async def insert_responses(self, records: Sequence[StoredResponse]) -> None: ...
+    async def get_response(
+        self, response_id: str, scope: str, now: datetime
+    ) -> StoredResponse | None: ...
+    async def response_chain(
+        self, response_id: str, scope: str, now: datetime, max_depth: int
+    ) -> list[StoredResponse]: ...
+    async def delete_response(self, response_id: str, scope: str) -> bool: ...
+    async def prune_responses(self, before: datetime) -> int: ...

@@ -20,11 +20,12 @@ from proxy.store.base import (
 )
 from proxy.store.sql_audit import AuditQueries
 from proxy.store.sql_base import Tx, returning
+from proxy.store.sql_responses import ResponseQueries
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(AuditQueries):
+class SqlStore(AuditQueries, ResponseQueries):
     """Every ``Store`` method; subclasses add the connection handling."""
 
     async def load_config(self) -> ConfigSnapshot:
