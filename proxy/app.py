@@ -20,7 +20,17 @@ from supervisors.root import RootSupervisor
 from supervisors.spec import ProviderSpec
 from supervisors.transport import HttpTransport, Transport
 
-from .appkeys import AUDIT, BACKGROUND, GATEWAY, LIMITS, METRICS, PAYLOADS, ROUTER, SETTINGS
+from .appkeys import (
+    AUDIT,
+    BACKGROUND,
+    GATEWAY,
+    LIMITS,
+    METRICS,
+    PAYLOADS,
+    RESPONSES,
+    ROUTER,
+    SETTINGS,
+)
 from .audit import AuditLog, AuditRetention
 from .circuit_share import SharedCircuits
 from .config import Settings
@@ -31,6 +41,7 @@ from .metrics import Metrics
 from .observer import GatewayObserver
 from .payloads import build_payload_store
 from .ratelimit import FailoverRateLimiter, build_rate_limiter
+from .responses.state import ResponseState
 from .router import Router
 from .state import Gateway
 from .store import apply_migrations, open_store
@@ -46,7 +57,7 @@ _SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 def build_app(settings: Settings) -> web.Application:
     """``settings`` must already carry its secrets (``proxy.secrets.ensure_secrets``)."""
-    from .api import admin, health, v1
+    from .api import admin, health, responses, v1
     from .api.middleware import REQUEST_IDS, RequestIds, gateway_middleware
 
     app = web.Application(
@@ -58,9 +69,11 @@ def build_app(settings: Settings) -> web.Application:
     app[REQUEST_IDS] = RequestIds()
     health.setup_routes(app)
     v1.setup_routes(app)
+    responses.setup_routes(app)
     admin.setup_routes(app)
     app.cleanup_ctx.extend(
-        [_store_ctx, _session_ctx, _limits_ctx, _gateway_ctx, _audit_ctx, _background_ctx]
+        [_store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _gateway_ctx, _audit_ctx,
+         _background_ctx]
     )
     return app
 
@@ -77,6 +90,21 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.aclose()
+
+
+async def _responses_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Stored ``/v1/responses`` objects: the write-behind writer and the expiry sweep."""
+    state = ResponseState(app[_STORE], ttl_days=app[SETTINGS].responses_ttl_days)
+    app[RESPONSES] = state
+    tasks = [asyncio.create_task(state.run(), name="responses-writer"),
+             asyncio.create_task(state.prune_forever(), name="responses-expiry")]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await state.flush()
 
 
 async def _session_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from .config import Settings
 from .limits import Limits
 from .metrics import Metrics
 from .payloads import PayloadStore
+from .responses.state import ResponseState
 from .router import Router
 from .state import Gateway
 
@@ -22,6 +23,7 @@ ROUTER = web.AppKey("router", Router)
 LIMITS = web.AppKey("limits", Limits)
 AUDIT = web.AppKey("audit", AuditLog)
 PAYLOADS = web.AppKey("payloads", PayloadStore)
+RESPONSES = web.AppKey("responses", ResponseState)
 #: per request: its id, when it started (perf_counter), and the captured response bytes
 REQUEST_ID = web.RequestKey("request_id", str)
 STARTED = web.RequestKey("started", float)

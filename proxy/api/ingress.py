@@ -10,6 +10,7 @@ budgets, audit and the supervisors never branch on the ingress.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +40,11 @@ class Prepared:
     max_output_tokens: int | None = None
     #: anything else the codec carries from ``prepare`` to ``plan`` and the encoders
     extra: dict[str, Any] = field(default_factory=dict)
+    #: an async step the codec needs once the client is known and admitted, before
+    #: routing (e.g. loading a stored conversation); may raise a ``ProxyError``
+    load: Callable[[ClientKey], Awaitable[None]] | None = None
+    #: response headers the codec adds (e.g. ``x-proxy-ignored-tools``)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class StreamEncoder(Protocol):

@@ -87,6 +87,10 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
         if app[SETTINGS].audit_store_content:
             request[CAPTURE] = []
         limit_headers = await app[LIMITS].admit(request, client)
+        if prepared.load is not None:
+            await prepared.load(client)
+        if prepared.headers:
+            limit_headers = {**limit_headers, **prepared.headers}
         route = gateway.routes.resolve(prepared.model, client.allowed_models, prepared.fallbacks)
         if prepared.stream:
             return await _stream(request, ingress, prepared, route, trace, limit_headers, out)
