@@ -26,11 +26,13 @@ def usage_of(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     prompt = _int(usage.get("prompt_tokens"))
     completion = _int(usage.get("completion_tokens"))
     total = _int(usage.get("total_tokens")) or prompt + completion
-    cached = _int((usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
+    details = usage.get("prompt_tokens_details") or {}
+    cached = _int(details.get("cached_tokens"))
+    written = _int(details.get("cache_write_tokens") or details.get("cache_creation_tokens"))
     reasoning = _int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": cached},
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": written},
         "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": total,
@@ -135,5 +137,6 @@ class ResponseShell:
                            usage=usage_of(chat.get("usage")), incomplete=incomplete)
 
     def failed(self, err: ProxyError, output: list[dict[str, Any]]) -> dict[str, Any]:
-        code = err.code or ("server_error" if err.status >= 500 else "invalid_request")
+        # ``error.code`` is an enum in OpenAI's schema: only these two fit a gateway failure
+        code = "rate_limit_exceeded" if err.status == 429 else "server_error"
         return self.render("failed", output, error={"code": code, "message": err.message})
