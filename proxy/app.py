@@ -155,7 +155,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         poll_interval=settings.config_poll_interval,
     )
     app[GATEWAY] = gateway
-    app[ROUTER] = Router(root, metrics.fallback)
+    app[ROUTER] = Router(root, metrics.fallback, metrics.hedge)
     await gateway.reload()
     tasks = [asyncio.create_task(gateway.sync_forever(), name="config-sync")]
     shared: SharedCircuits | None = None

@@ -102,6 +102,17 @@ class Metrics:
             "Audit retention: payload objects deleted, or not (kind payloads, payload_errors)",
             registry=reg,
         )
+        self.hedges = Counter(
+            "proxy_hedges_total",
+            "Hedged calls by alias and outcome (won: the next candidate served; lost: the "
+            "hedged call served after all; not_needed: it answered within hedge_after_ms)",
+            registry=reg,
+        )
+        self.cache_requests = Counter(
+            "proxy_cache_requests_total",
+            "Requests to routes with the response cache on, by result (hit, miss, bypass)",
+            registry=reg,
+        )
         self.known_models: frozenset[str] = frozenset()
         # hot-path views, copied into the collectors above at scrape time
         self.fast_requests = FastCounter(self.requests, ("method", "endpoint", "status"))
@@ -109,8 +120,10 @@ class Metrics:
         self.fast_provider = FastCounter(self.provider_requests, ("provider", "model", "status"))
         self.fast_tokens = FastCounter(self.tokens, ("provider", "model", "kind"))
         self.fast_ttfb = FastHistogram(self.ttfb, ("provider",))
+        self.fast_hedges = FastCounter(self.hedges, ("model", "outcome"))
+        self.fast_cache = FastCounter(self.cache_requests, ("result",))
         self._fast = (self.fast_requests, self.fast_duration, self.fast_provider,
-                      self.fast_tokens, self.fast_ttfb)
+                      self.fast_tokens, self.fast_ttfb, self.fast_hedges, self.fast_cache)
 
     # -- supervisors.provider.Observer ----------------------------------------------------
 
@@ -134,6 +147,12 @@ class Metrics:
 
     def fallback(self, alias: str, reason: str) -> None:
         self.fallbacks.inc({"model": self.model_label(alias), "reason": reason})
+
+    def hedge(self, alias: str, outcome: str) -> None:
+        self.fast_hedges.add((self.model_label(alias), outcome))
+
+    def cache_result(self, result: str) -> None:
+        self.fast_cache.add((result,))
 
     def count_tokens(self, provider: str, model: str, usage: dict[str, object]) -> None:
         label = self.model_label(model)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from supervisors.backoff import retry_delay
@@ -27,6 +28,7 @@ from supervisors.errors import (
 from supervisors.messages import Call, Chunk, Op, Reply, Result, StreamEnd
 from supervisors.root import RootSupervisor
 
+from .hedge import HedgeHook, hedged
 from .resume import PrefixSkipper, ResumeMismatch, StreamText
 from .routing import Hop, Route
 
@@ -69,6 +71,11 @@ class Trace:
     resumes: int = 0
     usage: dict[str, Any] | None = None
     malformed: int = 0
+    #: usage reported by upstream calls that did not serve (a hedge's loser), as
+    #: ``(provider, model, usage)``: charged like the served call's
+    extra_usage: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    #: response cache outcome: ``hit`` / ``miss`` / ``bypass``, ``None`` when it is off
+    cache: str | None = None
 
 
 def hop_body(body: dict[str, Any], hop: Hop) -> dict[str, Any]:
@@ -81,9 +88,11 @@ def hop_body(body: dict[str, Any], hop: Hop) -> dict[str, Any]:
 
 
 class Router:
-    def __init__(self, root: RootSupervisor, on_fallback: FallbackHook | None = None) -> None:
+    def __init__(self, root: RootSupervisor, on_fallback: FallbackHook | None = None,
+                 on_hedge: HedgeHook | None = None) -> None:
         self._root = root
         self._on_fallback = on_fallback or (lambda alias, reason: None)
+        self._on_hedge = on_hedge or (lambda alias, outcome: None)
 
     async def unary(self, plan: Plan, route: Route, request_id: str, trace: Trace) -> Result:
         deadline = _deadline(route)
@@ -239,7 +248,19 @@ class Router:
                     call = Call(hop_call.op, hop_call.body, stream=stream,
                                 request_id=request_id, deadline=hop_deadline,
                                 headers=hop_call.headers)
-                    reply = await _send(sup.submit, call, hop_deadline - loop.time() + 1.0)
+                    within = hop_deadline - loop.time() + 1.0
+                    if hop.hedge_after is None or index + 1 == len(route.hops):
+                        reply = await _send(sup.submit, call, within)
+                    else:
+                        raced = await hedged(
+                            sup.submit, call, within, route, index,
+                            partial(self._first, route, index + 1, stream, request_id, trace,
+                                    deadline, plan),
+                            trace, self._on_hedge,
+                        )
+                        if isinstance(raced, tuple):
+                            return raced
+                        reply = raced
                     if isinstance(reply, StreamEnd):
                         reply = StreamBroken("upstream stream ended without content")
                     if not isinstance(reply, ProxyError):

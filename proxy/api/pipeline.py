@@ -188,6 +188,10 @@ def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
             {"provider": trace.provider or "none", "outcome": "resumed"}, trace.resumes)
     if usage and client is not None and client.tpm_limit:
         app[LIMITS].charge(client, usage, app[BACKGROUND])
+    for provider, model, extra in trace.extra_usage:  # a hedge's loser that reported usage
+        app[METRICS].count_tokens(provider, model, extra)
+        if client is not None and client.tpm_limit:
+            app[LIMITS].charge(client, extra, app[BACKGROUND])
     latency = time.perf_counter() - started
     status, error = out.status, out.error
     if status >= 500 or app[SETTINGS].log_requests:
