@@ -57,7 +57,7 @@ _SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 def build_app(settings: Settings) -> web.Application:
     """``settings`` must already carry its secrets (``proxy.secrets.ensure_secrets``)."""
-    from .api import admin, health, responses, v1
+    from .api import admin, health, messages_ingress, responses, v1
     from .api.middleware import REQUEST_IDS, RequestIds, gateway_middleware
 
     app = web.Application(
@@ -70,6 +70,7 @@ def build_app(settings: Settings) -> web.Application:
     health.setup_routes(app)
     v1.setup_routes(app)
     responses.setup_routes(app)
+    messages_ingress.setup_routes(app)
     admin.setup_routes(app)
     app.cleanup_ctx.extend(
         [_store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _gateway_ctx, _audit_ctx,

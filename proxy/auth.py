@@ -65,7 +65,12 @@ class ClientKeyIndex:
             )
 
     def authenticate(self, authorization: str | None) -> ClientKey:
-        token = _bearer(authorization)
+        return self.authenticate_token(_bearer(authorization))
+
+    def authenticate_token(self, token: str) -> ClientKey:
+        """A key presented on its own (Anthropic's ``x-api-key``)."""
+        if not token or len(token) > 512:
+            raise AuthenticationFailed("Malformed API key.", code="invalid_api_key")
         key = self._seen.get(token)
         if key is None:
             key = self._lookup(token)

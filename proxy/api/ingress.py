@@ -21,7 +21,7 @@ from supervisors.messages import Chunk, Op, Result
 
 from ..auth import ClientKey, ClientKeyIndex
 from ..router import HopCall, Trace
-from ..routing import Hop
+from ..routing import Hop, Route
 
 __all__ = ["Ingress", "Prepared", "StreamEncoder"]
 
@@ -84,3 +84,8 @@ class Ingress(Protocol):
         ...
 
     def encoder(self, prepared: Prepared) -> StreamEncoder: ...
+
+    def local(self, prepared: Prepared, route: Route) -> bytes | None:
+        """An answer the codec gives without calling any upstream (e.g. a token count
+        estimated here because no hop can count), or ``None`` to route the request."""
+        ...

@@ -18,7 +18,7 @@ from supervisors.messages import Chunk, Op, Result
 
 from ..auth import ClientKey, ClientKeyIndex
 from ..router import HopCall, Trace, hop_body
-from ..routing import Hop
+from ..routing import Hop, Route
 from .ingress import Prepared
 from .middleware import error_response
 from .sse import DONE, encode_batch, encode_error
@@ -86,6 +86,9 @@ class OpenAIIngress:
 
     def encoder(self, prepared: Prepared) -> _OpenAIStream:
         return _STREAM
+
+    def local(self, prepared: Prepared, route: Route) -> bytes | None:
+        return None
 
 
 CHAT = OpenAIIngress("chat", "/v1/chat/completions", validate_chat)

@@ -63,6 +63,10 @@ class _Outcome:
         self.stream = False
 
 
+def _with(headers: dict[str, str], more: dict[str, str]) -> dict[str, str]:
+    return {**headers, **more} if more else headers
+
+
 def _trace_headers(request_id: str, trace: Trace, extra: dict[str, str]) -> dict[str, str]:
     headers = {**extra, "x-request-id": request_id, "x-proxy-attempts": str(trace.attempts)}
     if trace.provider:
@@ -92,6 +96,11 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
         if prepared.headers:
             limit_headers = {**limit_headers, **prepared.headers}
         route = gateway.routes.resolve(prepared.model, client.allowed_models, prepared.fallbacks)
+        local = ingress.local(prepared, route)
+        if local is not None:
+            out.status = 200
+            return web.Response(body=local, content_type="application/json",
+                                headers={**limit_headers, "x-request-id": request[REQUEST_ID]})
         if prepared.stream:
             return await _stream(request, ingress, prepared, route, trace, limit_headers, out)
         return await _whole(request, ingress, prepared, route, trace, limit_headers, out)
@@ -124,7 +133,8 @@ async def _whole(
         request[CAPTURE].append(payload)
     out.status = 200
     return web.Response(body=payload, content_type="application/json",
-                        headers=_trace_headers(request_id, trace, limit_headers))
+                        headers=_trace_headers(request_id, trace,
+                                               _with(limit_headers, prepared.headers)))
 
 
 async def _stream(
@@ -143,7 +153,8 @@ async def _stream(
         raise StreamBroken("upstream stream ended without content") from None
     encoder = ingress.encoder(prepared)
     try:
-        response = await open_stream(request, _trace_headers(request_id, trace, limit_headers))
+        response = await open_stream(
+            request, _trace_headers(request_id, trace, _with(limit_headers, prepared.headers)))
         out.status = 200
         app[METRICS].first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
         write: Callable[[bytes], Awaitable[None]] = response.write

@@ -26,7 +26,7 @@ from ..responses.output import ResponseShell
 from ..responses.request import ResponsesRequest, parse_request
 from ..responses.state import ResponseState, new_response_id, scope_of
 from ..router import HopCall, Trace, hop_body
-from ..routing import Hop
+from ..routing import Hop, Route
 from .ingress import Prepared
 from .middleware import error_response
 
@@ -144,3 +144,6 @@ class ResponsesIngress:
 
     def encoder(self, prepared: Prepared) -> _Stream:
         return _Stream(prepared.extra["call"], self._state)
+
+    def local(self, prepared: Prepared, route: Route) -> bytes | None:
+        return None

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from supervisors.errors import NotFound
 
-from ..appkeys import GATEWAY
+from ..appkeys import GATEWAY, INGRESS
+from .messages_ingress import MessagesIngress, list_models_anthropic
 from .openai_ingress import CHAT, COMPLETIONS, EMBEDDINGS
 from .pipeline import serve
 
@@ -39,6 +40,11 @@ def _model_object(name: str) -> dict[str, Any]:
 
 async def list_models(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
+    if "anthropic-version" in request.headers:  # an Anthropic client (Claude Code)
+        ingress = MessagesIngress(None)
+        request[INGRESS] = ingress
+        client = ingress.authenticate(gateway.clients, request)
+        return await list_models_anthropic(request, client)
     client = gateway.clients.authenticate(request.headers.get("Authorization"))
     data = [_model_object(n) for n in gateway.routes.model_ids(client.allowed_models)]
     return web.Response(body=orjson.dumps({"object": "list", "data": data}),
