@@ -3,7 +3,8 @@
 It sits behind the same adapter, worker and decoder as a real OpenAI provider, so demos
 and load tests exercise the real path. Settings (provider ``config``):
 ``latency_ms`` (before the first byte), ``chunk_delay_ms`` (between stream chunks),
-``response`` (fixed answer text) or ``tokens`` (answer of N tokens), and for fault
+``response`` (fixed answer text) or ``tokens`` (answer of N tokens; ``stop`` and
+``max_tokens`` of the request are honoured), and for fault
 drills ``crash_marker``: a prompt containing it makes the worker raise (a "bug").
 """
 
@@ -47,6 +48,22 @@ def _answer_tokens(extra: Mapping[str, Any], prompt: str) -> list[str]:
     text = extra.get("response") or f"This is a mock response to: {prompt[:200]}"
     words = str(text).split(" ")
     return [w + " " for w in words[:-1]] + [words[-1]]
+
+
+def _apply_stop(tokens: list[str], stop: Any) -> list[str]:
+    """The answer cut before the first stop sequence in it (OpenAI's ``stop``)."""
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    text = "".join(tokens)
+    cuts = [text.find(s) for s in stops if isinstance(s, str) and s and s in text]
+    if not cuts:
+        return tokens
+    cut, out, offset = min(cuts), [], 0
+    for token in tokens:
+        if offset >= cut:
+            break
+        out.append(token[: cut - offset])
+        offset += len(token)
+    return [t for t in out if t]
 
 
 def _embedding(text: str, dims: int) -> list[float]:
@@ -117,6 +134,7 @@ class MockTransport:
         tokens = _answer_tokens(self._extra, prompt)
         max_tokens = body.get("max_tokens")
         finish = "stop"
+        tokens = _apply_stop(tokens, body.get("stop"))
         if isinstance(max_tokens, int) and 0 < max_tokens < len(tokens):
             tokens, finish = tokens[:max_tokens], "length"
         usage = {

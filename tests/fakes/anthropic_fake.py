@@ -89,17 +89,54 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
             "service_tier": "standard"}
 
 
-def _content(answer: Answer, tool_id: str) -> list[dict[str, Any]]:
+#: with ``thinking`` enabled, answers start with this block (signature included)
+THINKING = "Let me think about that."
+SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds=="
+#: ``cache_read_input_tokens`` reported when the system prompt carries cache_control
+CACHED_TOKENS = 1200
+
+
+def _thinks(body: dict[str, Any]) -> bool:
+    thinking = body.get("thinking")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def _cached(body: dict[str, Any]) -> int:
+    system = body.get("system")
+    marked = isinstance(system, list) and any(
+        isinstance(b, dict) and b.get("cache_control") for b in system)
+    return CACHED_TOKENS if marked else 0
+
+
+def _content(answer: Answer, tool_id: str, thinks: bool = False) -> list[dict[str, Any]]:
+    head = [{"type": "thinking", "thinking": THINKING, "signature": SIGNATURE}] if thinks else []
     if answer.tool_name is not None:
-        return [{"type": "tool_use", "id": tool_id, "name": answer.tool_name,
-                 "input": answer.tool_arguments}]
-    return [{"type": "text", "text": answer.text}]
+        return head + [{"type": "tool_use", "id": tool_id, "name": answer.tool_name,
+                        "input": answer.tool_arguments}]
+    return head + [{"type": "text", "text": answer.text}]
+
+
+def _thinking_frames() -> list[Frame]:
+    block = {"type": "thinking", "thinking": "", "signature": ""}
+    deltas = [{"type": "thinking_delta", "thinking": THINKING},
+              {"type": "signature_delta", "signature": SIGNATURE}]
+    return [Frame(_event("content_block_start",
+                         {"type": "content_block_start", "index": 0, "content_block": block})),
+            *[Frame(_event("content_block_delta",
+                           {"type": "content_block_delta", "index": 0, "delta": d}))
+              for d in deltas],
+            Frame(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))]
 
 
 def _frames(message: dict[str, Any], answer: Answer, tool_id: str) -> list[Frame]:
+    usage = message["usage"]
     start = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
-             "usage": _usage(answer.prompt_tokens, 1)}
+             "usage": {**usage, "output_tokens": 1}}
     frames = [Frame(_event("message_start", {"type": "message_start", "message": start}))]
+    thinks = bool(message["content"]) and message["content"][0]["type"] == "thinking"
+    index = 1 if thinks else 0
+    if thinks:
+        frames += _thinking_frames()
     if answer.tool_name is not None:
         block = {"type": "tool_use", "id": tool_id, "name": answer.tool_name, "input": {}}
         deltas = [{"type": "input_json_delta", "partial_json": ""}] + [
@@ -107,17 +144,18 @@ def _frames(message: dict[str, Any], answer: Answer, tool_id: str) -> list[Frame
     else:
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": tok} for tok in answer.tokens]
-    frames.append(Frame(_event("content_block_start",
-                               {"type": "content_block_start", "index": 0, "content_block": block})))
+    frames.append(Frame(_event("content_block_start", {
+        "type": "content_block_start", "index": index, "content_block": block})))
     frames.append(Frame(_event("ping", {"type": "ping"})))
     frames += [Frame(_event("content_block_delta",
-                            {"type": "content_block_delta", "index": 0, "delta": d}),
+                            {"type": "content_block_delta", "index": index, "delta": d}),
                      content=bool(d.get("text") or d.get("partial_json"))) for d in deltas]
-    frames.append(Frame(_event("content_block_stop", {"type": "content_block_stop", "index": 0})))
+    frames.append(Frame(_event("content_block_stop",
+                               {"type": "content_block_stop", "index": index})))
     frames.append(Frame(_event("message_delta", {
         "type": "message_delta",
         "delta": {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]},
-        "usage": {"output_tokens": answer.completion_tokens}})))
+        "usage": {**usage, "output_tokens": answer.completion_tokens}})))
     frames.append(Frame(_event("message_stop", {"type": "message_stop"}), final=True))
     return frames
 
@@ -144,9 +182,10 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     tool_id = new_id("toolu_01", 22)
     message = {
         "id": new_id("msg_01", 22), "type": "message", "role": "assistant",
-        "model": body["model"], "content": _content(answer, tool_id),
+        "model": body["model"], "content": _content(answer, tool_id, _thinks(body)),
         "stop_reason": _STOP[answer.finish], "stop_sequence": answer.stop_sequence,
-        "usage": _usage(answer.prompt_tokens, answer.completion_tokens),
+        "usage": {**_usage(answer.prompt_tokens, answer.completion_tokens),
+                  "cache_read_input_tokens": _cached(body)},
     }
     headers = {"request-id": _request_id()}
     if not body.get("stream"):
@@ -156,6 +195,18 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         content_type="text/event-stream; charset=utf-8", headers=headers,
         malformed=_MALFORMED, error_frame=_ERROR_FRAME,
     )
+
+
+async def _count_tokens(request: web.Request) -> web.Response:
+    body = request[BODY]
+    if body is INVALID_JSON or not isinstance(body, dict):
+        return _error(400, "There was an error parsing the body of your request: invalid JSON")
+    problem = validate_messages_request({**body, "max_tokens": 1}, count=True)
+    if problem is not None:
+        return _error(400, problem)
+    conversation = conversation_from_messages({**body, "max_tokens": 1})
+    return json_response({"input_tokens": max(1, answer_for(conversation).prompt_tokens)},
+                         headers={"request-id": _request_id()})
 
 
 async def _models(request: web.Request) -> web.Response:
@@ -168,7 +219,9 @@ async def _models(request: web.Request) -> web.Response:
 
 DIALECT = Dialect(
     kind="anthropic",
-    routes=(web.post("/v1/messages", _messages), web.get("/v1/models", _models)),
+    routes=(web.post("/v1/messages", _messages),
+            web.post("/v1/messages/count_tokens", _count_tokens),
+            web.get("/v1/models", _models)),
     api_key=_api_key,
     check_auth=_check_auth,
     error=_error,

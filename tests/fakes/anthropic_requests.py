@@ -17,8 +17,11 @@ TOP_LEVEL = frozenset({
     "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream",
     "temperature", "top_k", "top_p", "tools", "tool_choice", "thinking", "service_tier",
     "container", "mcp_servers", "context_management", "cache_control", "output_config",
-    "inference_geo", "speed",
+    "inference_geo", "speed", "diagnostics", "user_profile_id", "workspace_id",
 })
+#: fields ``/v1/messages/count_tokens`` refuses
+NOT_COUNTED = frozenset({"stream", "stop_sequences", "temperature", "top_k", "top_p",
+                         "metadata", "service_tier", "container", "inference_geo", "speed"})
 BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking",
                          "redacted_thinking", "search_result", "server_tool_use"})
 MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
@@ -144,10 +147,10 @@ def _system_error(system: Any) -> str | None:
     return "system: Input should be a valid string or a list of text blocks"
 
 
-def validate_messages_request(body: dict[str, Any]) -> str | None:
+def validate_messages_request(body: dict[str, Any], *, count: bool = False) -> str | None:
     """The 400 message the real API would give, or None when the body is acceptable."""
     for name in body:
-        if name not in TOP_LEVEL:
+        if name not in TOP_LEVEL or (count and name in NOT_COUNTED):
             return f"{name}: Extra inputs are not permitted"
     if not isinstance(body.get("model"), str) or not body["model"]:
         return "model: Field required"
