@@ -36,6 +36,7 @@ from .circuit_share import SharedCircuits
 from .config import Settings
 from .crypto import KeyRing
 from .demo import seed_demo
+from .kms import open_keyring
 from .limits import Limits
 from .metrics import Metrics
 from .observer import GatewayObserver
@@ -52,6 +53,7 @@ __all__ = ["build_app"]
 log = logging.getLogger("proxy.app")
 
 _STORE = web.AppKey("store", Store)
+_KEYRING = web.AppKey("keyring", KeyRing)
 _SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
@@ -85,9 +87,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store = await open_store(settings.database_url)
     app[_STORE] = store
     try:
+        assert settings.encryption_key is not None
+        app[_KEYRING] = await open_keyring(settings.encryption_key, store)
         if settings.demo:
-            assert settings.encryption_key is not None and settings.secret_key is not None
-            await seed_demo(store, KeyRing.parse(settings.encryption_key), settings)
+            await seed_demo(store, app[_KEYRING], settings)
         yield
     finally:
         await store.aclose()
@@ -148,7 +151,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     assert settings.encryption_key is not None and settings.secret_key is not None
     gateway = Gateway(
         app[_STORE],
-        KeyRing.parse(settings.encryption_key),
+        app[_KEYRING],
         root,
         metrics,
         secret_key=settings.secret_key,

@@ -15,7 +15,8 @@ from supervisors.spec import ProviderConfig, ProviderSpec
 
 from .cli_errors import database_address, reason
 from .config import Settings
-from .crypto import DecryptionError, KeyRing
+from .crypto import DecryptionError
+from .kms import KmsUnavailable, check_kms, open_keyring
 from .store import open_store
 from .store.base import Store
 
@@ -61,7 +62,13 @@ async def _redis(url: str) -> bool:
 
 async def _providers(store: Store, settings: Settings) -> bool:
     assert settings.encryption_key is not None
-    keyring = KeyRing.parse(settings.encryption_key)
+    for line in await check_kms(settings.encryption_key):
+        print(line)
+    try:
+        keyring = await open_keyring(settings.encryption_key, store)
+    except KmsUnavailable as exc:
+        print(f"encryption keys: FAILED ({exc})")
+        return False
     snapshot = await store.load_config()
     keys: dict[int, list[str]] = {}
     ok = True

@@ -24,6 +24,7 @@ from typing import Any
 from .cli_errors import EXIT_CONFIG, EXIT_UNAVAILABLE, Unreachable, database_address, reason
 from .config import ConfigError, Settings, load_dotenv_file, port_number
 from .crypto import DecryptionError
+from .kms import KmsUnavailable
 from .logs import configure_logging
 from .secrets import ensure_secrets
 from .store.base import InvalidDatabaseURL, StoreError
@@ -189,13 +190,13 @@ def cmd_create_api_key(args: argparse.Namespace) -> int:
 
 
 async def _rotate(settings: Settings) -> int:
-    from .crypto import KeyRing
+    from .kms import open_keyring
     from .store import open_store
 
     assert settings.encryption_key is not None
-    keyring = KeyRing.parse(settings.encryption_key)
     store = await open_store(settings.database_url)
     try:
+        keyring = await open_keyring(settings.encryption_key, store)
         count = await store.reencrypt_provider_keys(keyring.rotate)
     except DecryptionError:
         raise ConfigError(
@@ -288,7 +289,7 @@ def _guarded(run: Any, database_url: str) -> int:
     except (ConfigError, InvalidDatabaseURL) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except Unreachable as exc:
+    except (Unreachable, KmsUnavailable) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_UNAVAILABLE
     except OSError as exc:

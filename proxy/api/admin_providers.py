@@ -22,7 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
-from supervisors.errors import InvalidRequest
+from supervisors.discovery import list_models
+from supervisors.errors import InvalidRequest, Unavailable
 from supervisors.masking import mask_secret
 from supervisors.spec import PROVIDER_TYPES, ProviderConfig, validate_base_url
 
@@ -44,6 +45,9 @@ from .admin_fields import Validator, boolean, json_object, parse_body, pattern, 
 from .validate import read_json
 
 __all__ = ["provider_json", "setup_routes"]
+
+#: seconds a model listing may take before the admin call answers 504
+_DISCOVERY_TIMEOUT = 10.0
 
 #: upper bounds, so that no config can make a provider spawn millions of workers or
 #: wait for centuries (ProviderConfig checks the lower bounds and the types)
@@ -180,6 +184,20 @@ async def get_provider(request: web.Request, client: ClientKey) -> web.Response:
 
 
 @admin_route
+async def provider_models(request: web.Request, client: ClientKey) -> web.Response:
+    """The models the upstream itself lists (OpenAI ``/models``, Anthropic ``/v1/models``,
+    Ollama ``/api/tags``), asked through the provider's actor with one of its keys."""
+    gateway = request.app[GATEWAY]
+    row = await fetch_row(request, "provider", gateway.store.get_provider)
+    sup = gateway.root.get(row.name)
+    if sup is None:
+        raise Unavailable(f"provider {row.name!r} is not running (disabled or failed)")
+    models = await list_models(sup, within=_DISCOVERY_TIMEOUT)
+    return json_response({"provider": row.name, "object": "list",
+                          "data": [{"id": m, "object": "model"} for m in models]})
+
+
+@admin_route
 async def update_provider(request: web.Request, client: ClientKey) -> web.Response:
     provider_id = path_id(request, "provider")
     fields = parse_body(await read_json(request), _SCHEMA)
@@ -221,5 +239,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/admin/providers", list_providers)
     app.router.add_post("/admin/providers", create_provider)
     app.router.add_get("/admin/providers/{id}", get_provider)
+    app.router.add_get("/admin/providers/{id}/models", provider_models)
     app.router.add_patch("/admin/providers/{id}", update_provider)
     app.router.add_delete("/admin/providers/{id}", delete_provider)

@@ -20,12 +20,13 @@ from proxy.store.base import (
 )
 from proxy.store.sql_audit import AuditQueries
 from proxy.store.sql_base import Tx, returning
+from proxy.store.sql_keys import DataKeyQueries
 from proxy.store.sql_responses import ResponseQueries
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(AuditQueries, ResponseQueries):
+class SqlStore(AuditQueries, DataKeyQueries, ResponseQueries):
     """Every ``Store`` method; subclasses add the connection handling."""
 
     async def load_config(self) -> ConfigSnapshot:

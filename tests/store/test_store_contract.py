@@ -408,3 +408,12 @@ async def test_health_reports_unmigrated_database(database_url: str) -> None:
         assert await store.is_migrated() is False
     finally:
         await store.aclose()
+
+
+async def test_the_first_stored_kms_data_key_wins(store: Store) -> None:
+    assert await store.wrapped_data_key("arn:aws:kms:eu-west-1:1:key/k") is None
+    first = await store.store_wrapped_data_key("arn:aws:kms:eu-west-1:1:key/k", "wrapped-one")
+    second = await store.store_wrapped_data_key("arn:aws:kms:eu-west-1:1:key/k", "wrapped-two")
+    assert first == second == "wrapped-one"
+    assert await store.wrapped_data_key("arn:aws:kms:eu-west-1:1:key/k") == "wrapped-one"
+    assert await store.wrapped_data_key("alias/other") is None
