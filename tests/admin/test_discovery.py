@@ -4,7 +4,6 @@ running gateway, against the three fake upstreams, an unreachable one and a refu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
