@@ -159,7 +159,8 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         poll_interval=settings.config_poll_interval,
     )
     app[GATEWAY] = gateway
-    app[ROUTER] = Router(root, metrics.fallback, metrics.hedge)
+    app[ROUTER] = Router(root, metrics.fallback, metrics.hedge,
+                         client_timeout=settings.slow_client_timeout)
     await gateway.reload()
     tasks = [asyncio.create_task(gateway.sync_forever(), name="config-sync")]
     shared: SharedCircuits | None = None

@@ -113,6 +113,9 @@ class Settings:
     log_requests: bool = False
     workers: int = 1
     shutdown_timeout: float = 25.0
+    #: seconds a client may accept no data before it is disconnected (its upstream
+    #: call cancelled): a client that stops reading never holds a worker or a provider
+    slow_client_timeout: float = 30.0
     data_dir: Path = Path("data")
     database_url: str = "sqlite:///data/proxy.db"
     redis_url: str | None = None
@@ -179,6 +182,7 @@ class Settings:
             log_requests=_bool(env, "LOG_REQUESTS", False),
             workers=_int(env, "APP_WORKERS", 1, 1),
             shutdown_timeout=_float(env, "SHUTDOWN_TIMEOUT", 25.0),
+            slow_client_timeout=_float(env, "SLOW_CLIENT_TIMEOUT", 30.0, 0.1),
             data_dir=data_dir,
             database_url=database_url,
             redis_url=redis_url,

@@ -1,15 +1,13 @@
-"""What the supervisors report, turned into metrics, log lines and shared circuit state."""
+"""What the supervisors report, turned into metrics and shared circuit state (the
+supervisors log their own state changes, with the request that caused each)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from .metrics import Metrics
 
 __all__ = ["GatewayObserver"]
-
-log = logging.getLogger("proxy.providers")
 
 
 class GatewayObserver:
@@ -27,7 +25,6 @@ class GatewayObserver:
         self._metrics.worker_restarted(provider)
 
     def circuit_opened(self, provider: str, seconds: float) -> None:
-        log.warning("circuit opened", extra={"provider": provider,
-                                             "retry_in_seconds": round(seconds, 3)})
+        # the supervisor logs the transition itself, with the request that caused it
         if self.on_circuit_open is not None:
             self.on_circuit_open(provider, seconds)

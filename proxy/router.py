@@ -20,12 +20,13 @@ from supervisors.backoff import retry_delay
 from supervisors.circuit import CircuitState
 from supervisors.errors import (
     ProxyError,
+    QueuedTooLong,
     StreamBroken,
     Unavailable,
     UnsupportedOperation,
     UpstreamTimeout,
 )
-from supervisors.messages import Call, Chunk, Op, Reply, Result, StreamEnd
+from supervisors.messages import CLIENT_TIMEOUT, Call, Chunk, Op, Reply, Result, StreamEnd
 from supervisors.root import RootSupervisor
 
 from .hedge import HedgeHook, hedged
@@ -35,10 +36,6 @@ from .routing import Hop, Route
 __all__ = ["HopCall", "Plan", "Router", "Trace", "hop_body"]
 
 FallbackHook = Callable[[str, str], None]
-
-#: a Retry-After longer than this moves to the next chain entry instead of waiting
-#: (the last entry still waits, when the wait fits the request's budget)
-WAIT_FOR_RETRY_AFTER = 1.0
 
 
 @dataclass(slots=True)
@@ -89,10 +86,13 @@ def hop_body(body: dict[str, Any], hop: Hop) -> dict[str, Any]:
 
 class Router:
     def __init__(self, root: RootSupervisor, on_fallback: FallbackHook | None = None,
-                 on_hedge: HedgeHook | None = None) -> None:
+                 on_hedge: HedgeHook | None = None, *,
+                 client_timeout: float = CLIENT_TIMEOUT) -> None:
         self._root = root
         self._on_fallback = on_fallback or (lambda alias, reason: None)
         self._on_hedge = on_hedge or (lambda alias, outcome: None)
+        #: seconds a worker waits for this process to take a reply (SLOW_CLIENT_TIMEOUT)
+        self._client_timeout = client_timeout
 
     async def unary(self, plan: Plan, route: Route, request_id: str, trace: Trace) -> Result:
         deadline = _deadline(route)
@@ -177,7 +177,7 @@ class Router:
         hop = route.hops[index]
         trace.reasons.append(broken.reason)
         self._on_fallback(route.alias, broken.reason)
-        if not hop.stream_resume or not text.resumable:
+        if not hop.stream_resume or not text.resumable or not broken.failover:
             raise _in_band(broken)
         sent = text.value
         # providers reject a prefill ending in white space (Anthropic does); the
@@ -244,16 +244,19 @@ class Router:
                 while True:
                     attempt += 1
                     trace.attempts += 1
-                    hop_deadline = min(deadline, loop.time() + hop.timeout)
+                    now = loop.time()
+                    hop_deadline = min(deadline, now + hop.timeout)
+                    # the first-token budget counts from now, time queued included
                     call = Call(hop_call.op, hop_call.body, stream=stream,
                                 request_id=request_id, deadline=hop_deadline,
-                                headers=hop_call.headers)
-                    within = hop_deadline - loop.time() + 1.0
+                                headers=hop_call.headers,
+                                first_token_by=now + sup.spec.config.first_token_timeout,
+                                client_timeout=self._client_timeout)
                     if hop.hedge_after is None or index + 1 == len(route.hops):
-                        reply = await _send(sup.submit, call, within)
+                        reply = await _send(sup.submit, call)
                     else:
                         raced = await hedged(
-                            sup.submit, call, within, route, index,
+                            sup.submit, call, hop_deadline - loop.time() + 1.0, route, index,
                             partial(self._first, route, index + 1, stream, request_id, trace,
                                     deadline, plan),
                             trace, self._on_hedge,
@@ -272,9 +275,7 @@ class Router:
                         raise err
                     if not err.retryable:
                         break
-                    if (err.retry_after or 0.0) > WAIT_FOR_RETRY_AFTER and index + 1 < len(
-                        route.hops
-                    ):
+                    if err.retry_after is not None and err.retry_after > hop.max_retry_wait:
                         break  # told to come back later: the next entry answers sooner
                     delay = retry_delay(
                         attempt,
@@ -306,13 +307,25 @@ class Router:
         raise last
 
 
-async def _send(submit: Callable[[Call], None], call: Call, within: float) -> Reply:
+async def _send(submit: Callable[[Call], None], call: Call) -> Reply:
+    """Submit ``call`` and wait for its first reply. A call still queued when its
+    first-token budget runs out is withdrawn (the chain moves on, as after a slow first
+    token, and the provider is not charged); one a worker runs is answered by the worker
+    by its deadline."""
     try:
         submit(call)
     except ProxyError as err:
         return err
+    loop = asyncio.get_running_loop()
     try:
-        return await call.get(within)
+        try:
+            return await call.get(call.first_token_by - loop.time())
+        except TimeoutError:
+            if not call.started:
+                call.cancel()
+                return QueuedTooLong("the provider was saturated: the call waited in its "
+                                     "queue for the whole first_token_timeout")
+        return await call.get(call.deadline - loop.time() + 1.0)
     except TimeoutError:
         call.cancel()
         return UpstreamTimeout("provider did not answer in time")

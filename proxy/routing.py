@@ -36,6 +36,8 @@ class Hop:
     supports_prefill: bool = False
     timeout: float = 600.0
     max_retries: int = 2
+    #: a Retry-After up to this is waited out on this provider; a longer one moves on
+    max_retry_wait: float = 5.0
     #: share of its group's requests (``config.weight``)
     weight: float = field(default=1.0, compare=False)
     #: start the next candidate too when this hop sent no content within this time
@@ -281,4 +283,5 @@ def _hop(spec: ProviderSpec, model: str, config: Mapping[str, Any],
         cache_ttl=int(cache_ttl) if cache_ttl else None,
         mapping_id=mapping_id,
         order_index=order_index,
+        max_retry_wait=spec.config.max_retry_wait,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from supervisors.keypool import KeyEntry
 from supervisors.root import RootSupervisor
 from supervisors.spec import ProviderConfig, ProviderSpec
 
@@ -60,7 +61,7 @@ class Gateway:
             self._apply(snapshot)
 
     def _apply(self, snapshot: ConfigSnapshot) -> None:
-        keys_by_provider: dict[int, list[tuple[int | str, str, str]]] = {}
+        keys_by_provider: dict[int, list[KeyEntry]] = {}
         for key in snapshot.provider_keys:
             try:
                 secret = self.keyring.decrypt(key.key_encrypted)
@@ -70,7 +71,9 @@ class Gateway:
                     extra={"key_id": key.id, "provider_id": key.provider_id},
                 )
                 continue
-            keys_by_provider.setdefault(key.provider_id, []).append((key.id, key.name, secret))
+            # the stored version: a rotation (even to the same secret) revives the key
+            keys_by_provider.setdefault(key.provider_id, []).append(
+                (key.id, key.name, secret, key.updated_at.isoformat()))
             register_secrets(secret)
         specs: list[ProviderSpec] = []
         for row in snapshot.providers:

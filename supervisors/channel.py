@@ -1,7 +1,8 @@
 """The reply channel of one call: bounded, one producer (the worker), one consumer.
 
 Lighter than ``asyncio.Queue`` for the hot path (no waiter lists, no task-done
-bookkeeping) and with a deadline on ``get`` that needs no ``asyncio.timeout`` object.
+bookkeeping) and with deadlines on ``get`` and ``put`` that need no ``asyncio.timeout``
+object (a timer exists only while one side actually waits).
 """
 
 from __future__ import annotations
@@ -47,13 +48,24 @@ class Channel(Generic[T]):
             self._items.popleft()
         self.put_nowait(item)
 
-    async def put(self, item: T) -> None:
-        while len(self._items) >= self.maxsize:
-            self._putter = putter = asyncio.get_running_loop().create_future()
-            try:
-                await putter
-            finally:
-                self._putter = None
+    def full(self) -> bool:
+        return len(self._items) >= self.maxsize
+
+    async def put(self, item: T, within: float | None = None) -> None:
+        """Append ``item``, waiting for room; ``TimeoutError`` when no room came within
+        ``within`` seconds (the consumer stopped taking items)."""
+        if len(self._items) >= self.maxsize:
+            loop = asyncio.get_running_loop()
+            until = None if within is None else loop.time() + within
+            while len(self._items) >= self.maxsize:
+                self._putter = putter = loop.create_future()
+                timer = None if until is None else loop.call_at(until, _expire, putter)
+                try:
+                    await putter
+                finally:
+                    self._putter = None
+                    if timer is not None:
+                        timer.cancel()
         self.put_nowait(item)
 
     def peek(self) -> T | None:

@@ -17,7 +17,10 @@
     │   ├── UntranslatableAnswer     502    (an adapter could not read the answer) fail over
     │   └── StreamBroken             502                            resume or in-band error
     ├── Unavailable                  503    service_unavailable     fail over (circuit open, inbox full)
+    │   └── KeysCoolingDown          503                            retry / fail over; not the provider's fault
     ├── UpstreamTimeout              504    timeout                 fail over at once, no retry
+    │   └── QueuedTooLong            504                            fail over; not the provider's fault
+    ├── ClientTooSlow                499    client_error            the caller stopped reading: end the call
     └── InternalError                500    internal_error          a gateway bug: next chain entry
 
 Foreign exceptions (aiohttp, asyncio) are translated once, in the provider worker.
@@ -32,14 +35,17 @@ import orjson
 
 __all__ = [
     "AuthenticationFailed",
+    "ClientTooSlow",
     "Conflict",
     "ContextLengthExceeded",
     "InternalError",
     "InvalidRequest",
+    "KeysCoolingDown",
     "NotFound",
     "PayloadTooLarge",
     "PermissionDenied",
     "ProxyError",
+    "QueuedTooLong",
     "RateLimited",
     "StreamBroken",
     "Unavailable",
@@ -246,6 +252,16 @@ class Unavailable(ProxyError):
     reason = "unavailable"
 
 
+class KeysCoolingDown(Unavailable):
+    """Every key of the provider rests after a 429 (its Retry-After): the router may wait
+    or move on, but the provider is not unhealthy, so its circuit is not charged."""
+
+    default_code = "upstream_rate_limited"
+    retryable = True
+    provider_fault = False
+    reason = "keys_cooling_down"
+
+
 class UpstreamTimeout(ProxyError):
     status = 504
     type = "timeout"
@@ -253,6 +269,25 @@ class UpstreamTimeout(ProxyError):
     failover = True
     provider_fault = True
     reason = "timeout"
+
+
+class QueuedTooLong(UpstreamTimeout):
+    """The first-token budget ran out while the call waited for a free worker of a
+    saturated provider (or the upstream had only the rest of it): the chain moves on like
+    after a slow first token, but time spent queued never counts against the provider."""
+
+    provider_fault = False
+    reason = "queued"
+
+
+class ClientTooSlow(ProxyError):
+    """The caller took no reply for ``client_timeout`` seconds: the call ends and its
+    upstream request is closed. Never an upstream fault, never resumed elsewhere."""
+
+    status = 499
+    type = "client_error"
+    default_code = "client_too_slow"
+    reason = "client_too_slow"
 
 
 class InternalError(ProxyError):

@@ -1,18 +1,23 @@
 """A provider's pool of upstream API keys: fair selection and per-key health.
 
-- 401/403 (:meth:`KeyPool.mark_unauthorized`): the key is unhealthy until it is replaced
-  with a new secret or a periodic re-check (:meth:`KeyPool.recheck_candidate`) succeeds.
-- 429 (:meth:`KeyPool.cool_down`): the key is skipped until its cool-down ends.
+- An answer about the credential (401; a 403 saying the key is invalid, see
+  :mod:`supervisors.credentials`) (:meth:`KeyPool.mark_unauthorized`): the key is unhealthy
+  until it is rotated (even to the same secret) or a re-check succeeds; each unhealthy key
+  is offered for a re-check every ``recheck_interval`` seconds (:meth:`KeyPool.recheck_candidate`).
+- 429 (:meth:`KeyPool.cool_down`): the key is skipped until its cool-down ends (at most
+  ``MAX_COOLDOWN``; a non-finite wait counts as none given).
 - Selection is round-robin over usable keys: each in turn, O(number of keys) at worst.
 
-Keys are shared, not leased: several requests may use one key at once, so there is
-nothing to give back. A reload builds new ``PoolKey`` objects for new and rotated keys,
-so outcomes reported late on a replaced object do not touch the pool.
+Outcome methods return True when they changed the key's state, so that the caller logs
+each change once. Keys are shared, not leased: several requests may use one key at once,
+so there is nothing to give back. A reload builds new ``PoolKey`` objects for new and
+rotated keys, so outcomes reported late on a replaced object do not touch the pool.
 Pure and synchronous; the clock is injected.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -20,9 +25,20 @@ from typing import Any
 
 from supervisors.masking import mask_secret, redact_secret
 
-__all__ = ["KeyId", "KeyPool", "PoolKey"]
+__all__ = ["MAX_COOLDOWN", "RECHECK_INTERVAL", "KeyEntry", "KeyId", "KeyPool", "PoolKey"]
 
 KeyId = int | str
+#: ``(id, name, secret)``, or with a fourth item, the stored version of the key (its
+#: ``updated_at``): a new version is a rotation, which makes the key healthy again even
+#: when the secret is the same
+KeyEntry = tuple[KeyId, str, str] | tuple[KeyId, str, str, str]
+
+#: seconds between re-checks of a key taken out after a 401/403 (well under the five
+#: minutes a provider with all keys out would otherwise stay down)
+RECHECK_INTERVAL = 30.0
+#: the longest cool-down a 429 can impose on a key
+MAX_COOLDOWN = 3600.0
+_DEFAULT_COOLDOWN = 5.0
 
 
 @dataclass(slots=True)
@@ -30,6 +46,7 @@ class PoolKey:
     id: KeyId
     name: str
     secret: str = field(repr=False)
+    version: str = ""
     healthy: bool = True
     cooldown_until: float = 0.0
     last_error: str | None = None
@@ -46,9 +63,9 @@ class PoolKey:
 class KeyPool:
     def __init__(
         self,
-        keys: Iterable[tuple[KeyId, str, str]] = (),
+        keys: Iterable[KeyEntry] = (),
         *,
-        recheck_interval: float = 300.0,
+        recheck_interval: float = RECHECK_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if recheck_interval <= 0:
@@ -95,44 +112,65 @@ class KeyPool:
 
     # -- outcomes ------------------------------------------------------------------
 
-    def mark_unauthorized(self, key: PoolKey, reason: str) -> None:
-        """401/403: unhealthy until replaced or re-checked successfully."""
+    def mark_unauthorized(self, key: PoolKey, reason: str) -> bool:
+        """401/403 about the key: unhealthy until replaced or re-checked successfully.
+        True if the key was healthy until now."""
+        changed = key.healthy
         key.healthy = False
         key.last_error = redact_secret(reason, key.secret)
         key.recheck_at = self._clock() + self._recheck_interval
+        return changed
 
-    def cool_down(self, key: PoolKey, seconds: float, reason: str) -> None:
-        """429: skip the key for ``seconds`` (an earlier, longer cool-down is kept)."""
-        key.cooldown_until = max(key.cooldown_until, self._clock() + max(0.0, seconds))
+    def cool_down(self, key: PoolKey, seconds: float | None, reason: str) -> bool:
+        """429: skip the key for ``seconds`` (an earlier, longer cool-down is kept;
+        None or non-finite: a default; capped at ``MAX_COOLDOWN``). True if the key was
+        not cooling down until now."""
+        if seconds is None or not math.isfinite(seconds):
+            seconds = _DEFAULT_COOLDOWN
+        now = self._clock()
+        changed = key.cooldown_until <= now
+        until = now + min(max(0.0, seconds), MAX_COOLDOWN)
+        key.cooldown_until = max(key.cooldown_until, until)
         key.last_error = redact_secret(reason, key.secret)
+        return changed
 
-    def mark_success(self, key: PoolKey) -> None:
-        """The key worked: healthy again, last error cleared (a running cool-down stays)."""
+    def mark_success(self, key: PoolKey) -> bool:
+        """The key worked: healthy again, last error cleared (a running cool-down stays).
+        True if the key was unhealthy until now."""
+        changed = not key.healthy
         key.healthy = True
         key.last_error = None
+        return changed
 
     # -- reload --------------------------------------------------------------------
 
-    def replace(self, keys: Iterable[tuple[KeyId, str, str]]) -> None:
-        """Load a new key set. A key whose id and secret are both unchanged keeps its
-        object and health; new and rotated keys start healthy; missing keys are dropped."""
+    def replace(self, keys: Iterable[KeyEntry]) -> None:
+        """Load a new key set. A key whose id, secret and version are unchanged keeps its
+        object and health; new and rotated keys (a new version, even with the same
+        secret) start healthy; missing keys are dropped."""
         current = {k.id: k for k in self._keys}
         fresh: list[PoolKey] = []
         seen: set[KeyId] = set()
-        for key_id, name, secret in keys:
+        for entry in keys:
+            key_id, name, secret = entry[0], entry[1], entry[2]
+            version = entry[3] if len(entry) > 3 else ""
             if key_id in seen:
                 raise ValueError(f"duplicate key id {key_id!r}")
             seen.add(key_id)
             old = current.get(key_id)
-            if old is not None and old.secret == secret:
+            if old is not None and old.secret == secret and old.version == version:
                 old.name = name
                 fresh.append(old)
             else:
-                fresh.append(PoolKey(key_id, name, secret))
+                fresh.append(PoolKey(key_id, name, secret, version))
         self._keys = fresh
         self._cursor = self._cursor % len(fresh) if fresh else 0
 
     # -- inspection ----------------------------------------------------------------
+
+    def now(self) -> float:
+        """The pool's clock."""
+        return self._clock()
 
     @property
     def total(self) -> int:

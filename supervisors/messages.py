@@ -9,6 +9,11 @@ call's bounded reply queue with, in order:
 
 The caller that goes away calls :meth:`Call.cancel`, which cancels the upstream request
 the worker is running for it; the worker then takes the next message.
+
+Time: ``first_token_by`` (absolute ``loop.time()``) is set by the router when it sends
+the call, so time spent queued in the inbox counts against ``first_token_timeout``;
+``deadline`` bounds the whole call. ``client_timeout`` bounds each wait for the caller
+to take a reply (a caller that reads nothing for that long is treated as gone).
 """
 
 from __future__ import annotations
@@ -19,9 +24,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .channel import Channel
+from .circuit import Ticket
 from .errors import ProxyError
 
-__all__ = ["Call", "Chunk", "Op", "Reply", "Result", "StreamEnd"]
+__all__ = ["CLIENT_TIMEOUT", "Call", "Chunk", "Op", "Reply", "Result", "StreamEnd"]
+
+#: default seconds a worker waits for the caller to take a reply before ending the call
+CLIENT_TIMEOUT = 30.0
 
 #: ``messages`` and ``count_tokens`` are Anthropic's own API, served natively by the
 #: ``anthropic`` provider type only (body and answer relayed as they are)
@@ -62,13 +71,16 @@ class Call:
     __slots__ = (
         "abandoned",
         "body",
+        "client_timeout",
         "deadline",
         "headers",
+        "first_token_by",
         "op",
         "reply",
         "request_id",
         "started",
         "stream",
+        "ticket",
         "worker",
     )
 
@@ -80,6 +92,8 @@ class Call:
         stream: bool,
         request_id: str,
         deadline: float,
+        first_token_by: float | None = None,
+        client_timeout: float = CLIENT_TIMEOUT,
         reply_size: int = 64,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -92,6 +106,15 @@ class Call:
         self.headers = headers
         #: absolute ``loop.time()`` by which the whole request must be done
         self.deadline = deadline
+        #: absolute ``loop.time()`` by which the response headers (and, for streams, the
+        #: first content chunk) must have come; counted from when the router sent the call
+        self.first_token_by = deadline if first_token_by is None else min(first_token_by,
+                                                                          deadline)
+        #: seconds the worker waits for room in the reply queue before giving up on the
+        #: caller (it stopped reading)
+        self.client_timeout = client_timeout
+        #: the circuit breaker's admission (set by the provider when it accepts the call)
+        self.ticket: Ticket | None = None
         self.reply: Channel[Reply] = Channel(reply_size)
         self.worker: asyncio.Task[Any] | None = None
         self.abandoned = False

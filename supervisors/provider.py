@@ -9,6 +9,7 @@ the restart intensity allows; past it the supervisor gives up with
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from typing import Any, Protocol
 
@@ -56,12 +57,8 @@ class ProviderSupervisor:
         self.observer = observer
         config = spec.config
         self.inbox: asyncio.Queue[Call] = asyncio.Queue(config.queue_size)
-        # a failed probe doubles the wait, up to ten times the configured recovery
-        self.breaker = CircuitBreaker(
-            config.failure_threshold,
-            config.recovery_timeout,
-            max_recovery_timeout=config.recovery_timeout * 10,
-        )
+        # a failed probe doubles the wait, up to twice the configured recovery (jittered)
+        self.breaker = CircuitBreaker(config.failure_threshold, config.recovery_timeout)
         self.pool = KeyPool(spec.keys)
         self.intensity = intensity or RestartIntensity(max_restarts=5, period=10.0)
         self.state = "starting"
@@ -85,17 +82,22 @@ class ProviderSupervisor:
         """Put ``call`` in the inbox or raise ``Unavailable`` at once (never waits)."""
         if self.state != "running":
             raise Unavailable(f"provider {self.name!r} is {self.state}", provider=self.name)
-        if not self.breaker.allow():
+        breaker = self.breaker
+        ticket = breaker.allow()
+        if ticket is not None and ticket.probe:
+            self._circuit_log("circuit half-open: probe sent", call)
+        if ticket is None:
             raise Unavailable(
                 f"circuit open for provider {self.name!r}",
                 retry_after=max(1.0, self.breaker.retry_after()),
                 provider=self.name,
                 code="circuit_open",
             )
+        call.ticket = ticket
         try:
             self.inbox.put_nowait(call)
         except asyncio.QueueFull:
-            self.breaker.release()
+            self.release(call)
             raise Unavailable(
                 f"provider {self.name!r} is overloaded (inbox full)",
                 retry_after=1.0,
@@ -105,24 +107,51 @@ class ProviderSupervisor:
 
     # -- outcomes reported by workers --------------------------------------------------
 
+    # Each outcome consumes the call's ticket, so that a call reported twice (a failure,
+    # then abandoned while handing back the error) cannot free a probe slot twice.
+
     def record_success(self, call: Call) -> None:
-        self.breaker.record_success()
+        ticket, call.ticket = call.ticket, None
+        breaker = self.breaker
+        if ticket is not None:
+            was_closed = breaker.state is CircuitState.CLOSED
+            breaker.record_success(ticket)
+            if not was_closed and breaker.state is CircuitState.CLOSED:
+                self._circuit_log("circuit closed: probe succeeded", call)
         self.observer.provider_result(self.name, str(call.body.get("model", "")), "success")
 
     def record_failure(self, err: ProxyError, call: Call) -> None:
-        if err.provider_fault:
-            self.upstream_faults += 1
-            was_open = self.breaker.state is CircuitState.OPEN
-            self.breaker.record_failure()
-            self.last_error = err.message[:300]
-            if not was_open and self.breaker.state is CircuitState.OPEN:
-                self.observer.circuit_opened(self.name, self.breaker.retry_after())
-        else:
-            self.breaker.release()
+        if not err.provider_fault:
+            self.release(call)
             if isinstance(err, InternalError):
                 self.crashes += 1
                 self.last_error = err.message[:300]
+        elif call.ticket is not None:
+            self.upstream_faults += 1
+            ticket, call.ticket = call.ticket, None
+            breaker = self.breaker
+            epoch = breaker.epoch
+            breaker.record_failure(ticket)
+            self.last_error = err.message[:300]
+            if breaker.epoch != epoch:  # this failure opened (or re-opened) the circuit
+                wait = breaker.retry_after()
+                self._circuit_log("circuit re-opened: probe failed" if ticket.probe
+                                  else "circuit opened", call, level=logging.WARNING,
+                                  error=err.message[:200], retry_in_seconds=round(wait, 3))
+                self.observer.circuit_opened(self.name, wait)
         self.observer.provider_result(self.name, str(call.body.get("model", "")), err.reason)
+
+    def release(self, call: Call) -> None:
+        """The call ended saying nothing about the provider's health (abandoned, refused
+        as the request's fault, queued too long): give back its admission."""
+        ticket, call.ticket = call.ticket, None
+        if ticket is not None:
+            self.breaker.release(ticket)
+
+    def _circuit_log(self, message: str, call: Call, level: int = logging.INFO,
+                     **fields: object) -> None:
+        log.log(level, message, extra={"provider": self.name, "request_id": call.request_id,
+                                       **fields})
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -148,7 +177,10 @@ class ProviderSupervisor:
             self._idle.set()
 
     def _spawn(self) -> None:
-        task = asyncio.create_task(worker_loop(self), name=f"worker:{self.name}")
+        # a fresh context: a worker serves many requests and must not carry the context
+        # (request id) of whichever one caused it to be started
+        task = asyncio.create_task(worker_loop(self), name=f"worker:{self.name}",
+                                   context=contextvars.Context())
         self._workers.add(task)
 
     async def run(self) -> None:

@@ -9,6 +9,7 @@ backoff that grows with each failure and starts over once the provider has run f
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Iterable
 
@@ -85,7 +86,9 @@ class RootSupervisor:
         self._own(sup.drain(grace), f"retire:{sup.name}")
 
     def _own(self, coro: object, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        # a fresh context: not the one of the (admin) request whose change started it
+        task: asyncio.Task[None] = asyncio.create_task(
+            coro, name=name, context=contextvars.Context())  # type: ignore[arg-type]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
@@ -17,6 +18,8 @@ __all__ = ["PROVIDER_TYPES", "ProviderConfig", "ProviderSpec", "validate_base_ur
 PROVIDER_TYPES = frozenset({"openai", "anthropic", "ollama", "custom", "mock"})
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+#: float settings for which 0 makes sense (max_retry_wait 0: never wait on a Retry-After)
+_ZERO_ALLOWED = frozenset({"max_retry_wait"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,9 @@ class ProviderConfig:
     first_token_timeout: float = 60.0
     idle_timeout: float = 60.0
     max_retries: int = 2
+    #: seconds: a Retry-After up to this is waited out on this provider (when it fits the
+    #: request's budget); a longer one moves on to the next chain entry at once
+    max_retry_wait: float = 5.0
     max_concurrency: int = 1024
     queue_size: int = 1024
     failure_threshold: int = 5
@@ -84,7 +90,12 @@ def _coerce(name: str, annotation: Any, value: Any) -> Any:
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"config.{name} must be a number")
-        if value <= 0:
+        if not math.isfinite(value):
+            raise ValueError(f"config.{name} must be a finite number")
+        if name in _ZERO_ALLOWED:
+            if value < 0:
+                raise ValueError(f"config.{name} must be >= 0")
+        elif value <= 0:
             raise ValueError(f"config.{name} must be > 0")
         return float(value)
     # headers
@@ -120,5 +131,6 @@ class ProviderSpec:
     base_url: str
     config: ProviderConfig = field(default_factory=ProviderConfig)
     enabled: bool = True
-    #: (id, name, secret) of each upstream key, already decrypted
-    keys: tuple[tuple[int | str, str, str], ...] = ()
+    #: (id, name, secret[, version]) of each upstream key, already decrypted; see
+    #: ``supervisors.keypool.KeyEntry``
+    keys: tuple[tuple[int | str, str, str] | tuple[int | str, str, str, str], ...] = ()

@@ -3,6 +3,14 @@
 A worker task loops over its provider's inbox and runs each call here. Answers go to
 the call's reply queue; the outcome feeds the provider's circuit breaker and key pool.
 
+Time budget of a call (PRODUCT.md "Timeouts per provider"): until the response headers
+(streams: the first content chunk) it runs to ``call.first_token_by``, which the router
+set when it sent the call, so time queued in the inbox counts; then to ``call.deadline``
+(the provider's total ``timeout``). The budget stops while the worker waits for the caller
+to take a reply: a slow client is never an upstream timeout. That wait is itself bounded
+by ``call.client_timeout``; a caller that takes nothing for that long is treated as gone
+(:class:`ClientTooSlow`) and the upstream request is closed.
+
 An exception while serving a call fails that call alone, never the worker, and is blamed
 by where it happened: the adapter building the upstream request → 400
 (``UntranslatableRequest``, the request's fault); the adapter reading the upstream's
@@ -20,32 +28,31 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from .errors import (
+    ClientTooSlow,
     InternalError,
     ProxyError,
+    QueuedTooLong,
     Unavailable,
     UnsupportedOperation,
     UntranslatableAnswer,
     UntranslatableRequest,
-    UpstreamError,
     UpstreamTimeout,
 )
-from .messages import Call, Chunk, StreamEnd
+from .messages import Call, Chunk, Reply, StreamEnd
 from .transport import UpstreamResponse, translate_read_error
+from .upstream import answer_fault as _answer_fault
+from .upstream import open_upstream as _open
+from .upstream import request_fault as _request_fault
 
 if TYPE_CHECKING:
     from .adapters.base import StreamDecoder
-    from .keypool import PoolKey
     from .provider import ProviderSupervisor
 
 __all__ = ["has_content", "worker_loop"]
 
 log = logging.getLogger("supervisors.worker")
 
-_ERROR_BODY_LIMIT = 64 * 1024
 _READ_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
-_DEFAULT_COOLDOWN = 5.0
-RECHECK_EVERY = 30.0
-_KEY_WAIT = 0.25
 
 
 #: Anthropic stream events that carry content (``message_start`` and ``ping`` do not;
@@ -92,16 +99,23 @@ async def worker_loop(sup: ProviderSupervisor) -> None:
     while True:
         call = await inbox.get()
         if call.abandoned:
-            sup.breaker.release()
+            sup.release(call)
+            continue
+        now = loop.time()
+        if now >= call.first_token_by:  # its first-token budget ran out in the inbox
+            late = QueuedTooLong("the call waited in the provider's queue for its whole "
+                                 "first_token_timeout", provider=sup.name)
+            sup.record_failure(late, call)
+            call.reply.force(late)
             continue
         call.worker = task
-        call.started = loop.time()
+        call.started = now
         sup.in_flight += 1
         try:
             await _execute(sup, call)
         except asyncio.CancelledError:
             if call.abandoned and task.uncancel() == 0:
-                sup.breaker.release()
+                sup.release(call)
                 continue
             _answer_nowait(call, Unavailable("provider is shutting down", provider=sup.name))
             raise
@@ -116,9 +130,10 @@ def _answer_nowait(call: Call, error: ProxyError) -> None:
 
 class _Budget:
     """The call's time budget: one timer that cancels the worker task when it fires
-    (``asyncio.timeout`` costs about 10 µs a call on this path; this, a third of it)."""
+    (``asyncio.timeout`` costs about 10 µs a call on this path; this, a third of it).
+    Paused while the worker waits for the caller."""
 
-    __slots__ = ("_handle", "_loop", "expired", "moved", "task")
+    __slots__ = ("_handle", "_left", "_loop", "expired", "moved", "task", "when")
 
     def __init__(self, when: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -127,6 +142,8 @@ class _Budget:
         self.task = task
         self.expired = False
         self.moved = False
+        self.when = when
+        self._left = 0.0
         self._handle = self._loop.call_at(when, self._fire)
 
     def _fire(self) -> None:
@@ -135,18 +152,26 @@ class _Budget:
 
     def move(self, when: float) -> None:
         self.moved = True
+        self.when = when
         self._handle.cancel()
         self._handle = self._loop.call_at(when, self._fire)
+
+    def pause(self) -> None:
+        self._handle.cancel()
+        self._left = self.when - self._loop.time()
+
+    def resume(self) -> None:
+        self.when = self._loop.time() + self._left
+        self._handle = self._loop.call_at(self.when, self._fire)
 
     def cancel(self) -> None:
         self._handle.cancel()
 
 
 async def _execute(sup: ProviderSupervisor, call: Call) -> None:
-    # first the first-token budget; streams move it to the total deadline once it arrives
-    first_by = min(call.deadline,
-                   asyncio.get_running_loop().time() + sup.spec.config.first_token_timeout)
-    budget = _Budget(first_by)
+    # first the first-token budget (from when the router sent the call); it moves to the
+    # total deadline once the headers (streams: the first content) arrive
+    budget = _Budget(call.first_token_by)
     try:
         try:
             await _attempt(sup, call, budget)
@@ -158,19 +183,16 @@ async def _execute(sup: ProviderSupervisor, call: Call) -> None:
             log.warning("adapter could not translate", exc_info=err.__cause__, extra={
                 "provider": sup.name, "error": err.message, "request_id": call.request_id})
         sup.record_failure(err, call)
-        await call.reply.put(err)
+        await _last_word(call, err)
         return
     except asyncio.CancelledError:
         if not budget.expired:
             raise
         if budget.task.uncancel() > 0:  # also abandoned or shut down: let worker_loop decide
             raise
-        what = ("upstream request exceeded its time budget" if budget.moved
-                or first_by == call.deadline
-                else "upstream sent no first token within first_token_timeout")
-        timeout = UpstreamTimeout(what, provider=sup.name)
+        timeout = _timeout(sup, call, budget)
         sup.record_failure(timeout, call)
-        await call.reply.put(timeout)
+        await _last_word(call, timeout)
         return
     except Exception as exc:
         # a bug of ours: this call fails with a clean 500, the worker takes the next one
@@ -185,18 +207,42 @@ async def _execute(sup: ProviderSupervisor, call: Call) -> None:
     sup.record_success(call)
 
 
-def _request_fault(exc: Exception) -> UntranslatableRequest:
-    return UntranslatableRequest(
-        f"this request cannot be translated for the provider: {_describe(exc)}")
+def _timeout(sup: ProviderSupervisor, call: Call, budget: _Budget) -> UpstreamTimeout:
+    """The error for an expired budget: the upstream's fault unless the queue ate into
+    the first-token budget, so that the upstream itself had less than first_token_timeout."""
+    if budget.moved or call.first_token_by >= call.deadline:
+        return UpstreamTimeout("upstream request exceeded its time budget", provider=sup.name)
+    if call.first_token_by - call.started < sup.spec.config.first_token_timeout * 0.99:
+        return QueuedTooLong("no first token within first_token_timeout, part of which the "
+                             "call spent queued", provider=sup.name)
+    return UpstreamTimeout("upstream sent no first token within first_token_timeout",
+                           provider=sup.name)
 
 
-def _answer_fault(exc: Exception) -> UntranslatableAnswer:
-    return UntranslatableAnswer(f"the upstream's answer could not be translated: {_describe(exc)}")
+async def _put(call: Call, item: Reply, budget: _Budget) -> None:
+    """Hand ``item`` to the caller. Waiting for room stops the budget (the upstream is not
+    slow, the caller is) and lasts at most ``call.client_timeout``."""
+    reply = call.reply
+    if not reply.full():
+        reply.put_nowait(item)
+        return
+    budget.pause()
+    try:
+        await reply.put(item, call.client_timeout)
+    except TimeoutError:
+        raise ClientTooSlow(
+            f"the client took no data for {call.client_timeout:g} s; the call was ended"
+        ) from None
+    finally:
+        budget.resume()
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+async def _last_word(call: Call, item: Reply) -> None:
+    """Deliver the call's final error: wait a bounded time for room, then make room."""
+    try:
+        await call.reply.put(item, call.client_timeout)
+    except TimeoutError:
+        call.reply.force(item)
 
 
 async def _attempt(sup: ProviderSupervisor, call: Call, budget: _Budget) -> None:
@@ -206,8 +252,10 @@ async def _attempt(sup: ProviderSupervisor, call: Call, budget: _Budget) -> None
             f"provider type {sup.spec.type!r} does not support {call.op}", provider=sup.name
         )
     if not call.stream:
-        # a whole answer is its own first token: the budget covers headers and body
+        # first_token_timeout bounds the wait for the headers; the body has the rest of
+        # the total budget (a long generation is not a slow first token)
         resp = await _open(sup, call)
+        budget.move(call.deadline)
         try:
             raw = await resp.read(int(config.extra.get("max_response_bytes", 32 << 20)))
         finally:
@@ -218,7 +266,7 @@ async def _attempt(sup: ProviderSupervisor, call: Call, budget: _Budget) -> None
             raise
         except Exception as exc:
             raise _answer_fault(exc) from exc
-        await call.reply.put(result)
+        await _put(call, result, budget)
         return
     try:
         decoder = adapter.stream_decoder(call.op, call.body)
@@ -236,100 +284,12 @@ async def _attempt(sup: ProviderSupervisor, call: Call, budget: _Budget) -> None
     try:
         if ended:  # the whole (short) body came before any content: nothing left to read
             if first:
-                await call.reply.put(first)
-            await call.reply.put(StreamEnd(decoder.done, decoder.usage, decoder.malformed))
+                await _put(call, first, budget)
+            await _put(call, StreamEnd(decoder.done, decoder.usage, decoder.malformed), budget)
         else:
-            await _relay(call, resp, decoder, first)
+            await _relay(call, resp, decoder, first, budget)
     finally:
         resp.close()
-
-
-async def _open(sup: ProviderSupervisor, call: Call) -> UpstreamResponse:
-    """Send the request with the next usable key; key faults move on to the next key."""
-    pool, adapter, spec = sup.pool, sup.adapter, sup.spec
-    tried: set[int | str] = set()
-    last_key_error: ProxyError | None = None
-    waited = False
-    while True:
-        key: PoolKey | None = None
-        if pool.total:
-            key = _recheck(sup, tried) or pool.acquire(exclude=tried)
-            if key is None:
-                key = pool.recheck_candidate()
-            if key is None and not waited:
-                # a key that comes back within moments (the router waited out its
-                # Retry-After on a slightly different clock) is worth the short wait
-                soon = pool.next_available_in()
-                if soon is not None and soon <= _KEY_WAIT:
-                    waited = True
-                    await asyncio.sleep(soon + 0.002)
-                    continue
-            if key is None:
-                if last_key_error is not None and last_key_error.retryable:
-                    raise last_key_error
-                detail = f": {last_key_error.message}" if last_key_error else ""
-                raise Unavailable(
-                    f"no usable upstream key for provider {sup.name!r}{detail}",
-                    retry_after=pool.next_available_in(),
-                    provider=sup.name,
-                )
-            tried.add(key.id)
-        try:
-            request = adapter.build_request(
-                call.op, call.body, stream=call.stream, spec=spec, key=key.secret if key else None
-            )
-        except ProxyError:
-            raise
-        except Exception as exc:  # e.g. a shape the adapter trips on, JSON too deep to encode
-            raise _request_fault(exc) from exc
-        request.headers["x-request-id"] = call.request_id
-        if call.headers:
-            request.headers.update(call.headers)
-        resp = await sup.transport.send(
-            request,
-            connect_timeout=spec.config.connect_timeout,
-            # a whole answer is bounded by the call's budget; only streams need idle checks
-            idle_timeout=spec.config.idle_timeout if call.stream else None,
-        )
-        if resp.status < 400:
-            if key is not None and (key.last_error is not None or not key.healthy):
-                pool.mark_success(key)
-            return resp
-        try:
-            raw = await resp.read(_ERROR_BODY_LIMIT)
-        finally:
-            resp.close()
-        try:
-            err = adapter.parse_error(resp.status, raw, resp.headers, spec.name)
-        except Exception as exc:
-            raise _answer_fault(exc) from exc
-        if resp.status in (401, 403):
-            if key is None:  # a keyless provider refusing us: its set-up, not the request
-                raise UpstreamError(
-                    f"provider {sup.name!r} refused the proxy (HTTP {resp.status}): "
-                    f"{err.message[:200]}", provider=sup.name)
-            pool.mark_unauthorized(key, f"HTTP {resp.status}: {err.message[:200]}")
-            last_key_error = err
-            continue
-        if key is not None and resp.status == 429:
-            # with Retry-After the key rests that long (the router's retry waits as long);
-            # without it, a lone key stays usable so the router's backoff can retry it
-            if err.retry_after or pool.total > 1:
-                pool.cool_down(key, err.retry_after or _DEFAULT_COOLDOWN, "HTTP 429")
-            last_key_error = err
-            if pool.total > 1:
-                continue
-        raise err
-
-
-def _recheck(sup: ProviderSupervisor, tried: set[int | str]) -> PoolKey | None:
-    """Every ``RECHECK_EVERY`` seconds one request tries a key that failed with 401/403,
-    so a key fixed upstream comes back without an admin rotating it."""
-    now = asyncio.get_running_loop().time()
-    if tried or now < sup.next_recheck:
-        return None
-    sup.next_recheck = now + RECHECK_EVERY
-    return sup.pool.recheck_candidate()
 
 
 async def _until_content(
@@ -359,11 +319,12 @@ async def _until_content(
 
 
 async def _relay(
-    call: Call, resp: UpstreamResponse, decoder: StreamDecoder, first: list[Chunk]
+    call: Call, resp: UpstreamResponse, decoder: StreamDecoder, first: list[Chunk],
+    budget: _Budget,
 ) -> None:
-    put = call.reply.put
+    reply = call.reply
     if first:
-        await put(first)
+        await _put(call, first, budget)
     readany, feed = resp.readany, decoder.feed
     try:
         while True:
@@ -375,13 +336,16 @@ async def _relay(
                 break
             chunks = feed(data)
             if chunks:
-                await put(chunks)
+                if reply.full():
+                    await _put(call, chunks, budget)
+                else:
+                    reply.put_nowait(chunks)
         tail = decoder.close()
     except ProxyError:
         raise
     except Exception as exc:  # the decoder choked on what the upstream sent
         raise _answer_fault(exc) from exc
     if tail:
-        await put(tail)
-    await put(StreamEnd(decoder.done, decoder.usage, decoder.malformed))
+        await _put(call, tail, budget)
+    await _put(call, StreamEnd(decoder.done, decoder.usage, decoder.malformed), budget)
 

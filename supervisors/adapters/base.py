@@ -11,6 +11,7 @@ Adding a provider type = one module implementing :class:`Adapter` + one entry in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -21,6 +22,7 @@ from ..messages import Chunk, Op, Result
 from ..spec import ProviderSpec
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "Adapter",
     "StreamDecoder",
     "UpstreamRequest",
@@ -76,27 +78,41 @@ class Adapter(Protocol):
     def stream_decoder(self, op: Op, request: dict[str, Any]) -> StreamDecoder: ...
 
 
+#: the longest wait an upstream's Retry-After may impose (a key rests at most this long)
+MAX_RETRY_AFTER = 3600.0
+
+
+def _seconds(value: float) -> float | None:
+    """A usable wait: non-finite is no wait given (None), negative is 0, huge is capped."""
+    if not math.isfinite(value):
+        return None
+    return min(max(0.0, value), MAX_RETRY_AFTER)
+
+
 def parse_retry_after(headers: Mapping[str, str], now_epoch: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) header, if any.
+    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) header, if any, within
+    ``[0, MAX_RETRY_AFTER]``; ``inf``/``nan`` count as no header.
 
     ``now_epoch`` is needed only for the HTTP-date form; without it that form is ignored.
     """
     ms = headers.get("retry-after-ms")
     if ms:
         try:
-            return max(0.0, float(ms) / 1000.0)
+            seconds = _seconds(float(ms) / 1000.0)
         except ValueError:
-            pass
+            seconds = None
+        if seconds is not None:
+            return seconds
     value = headers.get("retry-after")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        return _seconds(float(value))
     except ValueError:
         pass
     if now_epoch is None:
         return None
     try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now_epoch)
-    except (TypeError, ValueError):
+        return _seconds(parsedate_to_datetime(value).timestamp() - now_epoch)
+    except (TypeError, ValueError, OverflowError):
         return None
