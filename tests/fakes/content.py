@@ -9,7 +9,8 @@ fallback provider produces exactly the same text as the one it replaces:
 
 A trailing assistant message is a prefill: the answer is the continuation of the
 full text after it. Tools plus ``call tool`` in the last user text answer with one
-call to the first tool, unless a tool result already follows that user turn.
+call to the first tool, unless a tool result already follows that user turn; ``call tool
+with {...}`` (a JSON object) makes those the call's arguments.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "TOOL_ARGUMENTS",
@@ -67,7 +68,7 @@ class Answer:
     finish: Finish
     prompt_tokens: int
     tool_name: str | None = None
-    tool_arguments: dict[str, str] = field(default_factory=dict)
+    tool_arguments: dict[str, Any] = field(default_factory=dict)
     stop_sequence: str | None = None
 
     @property
@@ -147,6 +148,18 @@ def _last_user_index(turns: Sequence[Turn]) -> int | None:
     return None
 
 
+def _tool_arguments(user_text: str) -> dict[str, Any]:
+    start = user_text.find("call tool with {")
+    if start >= 0:
+        try:
+            value, _ = json.JSONDecoder().raw_decode(user_text[start + len("call tool with "):])
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            return value
+    return dict(TOOL_ARGUMENTS)
+
+
 def answer_for(conv: Conversation) -> Answer:
     turns = list(conv.turns)
     prompt = word_count(t.text for t in turns)
@@ -157,7 +170,7 @@ def answer_for(conv: Conversation) -> Answer:
     user_text = turns[idx].text if idx is not None else ""
     tool_pending = idx is not None and any(t.role == "tool" for t in turns[idx + 1 :])
     if conv.tool_names and "call tool" in user_text and not tool_pending and not prefill:
-        return Answer([], "tool_calls", prompt, conv.tool_names[0], dict(TOOL_ARGUMENTS))
+        return Answer([], "tool_calls", prompt, conv.tool_names[0], _tool_arguments(user_text))
     tokens = _continuation(_full_tokens(user_text), prefill)
     tokens, matched = _apply_stop(tokens, conv.stop)
     if matched is not None:
