@@ -30,6 +30,7 @@ from .appkeys import (
     RESPONSES,
     ROUTER,
     SETTINGS,
+    TRACING,
 )
 from .audit import AuditLog, AuditRetention
 from .circuit_share import SharedCircuits
@@ -47,6 +48,7 @@ from .router import Router
 from .state import Gateway
 from .store import apply_migrations, open_store
 from .store.base import Store
+from .tracing import start_tracing
 
 __all__ = ["build_app"]
 
@@ -69,16 +71,27 @@ def build_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[BACKGROUND] = set()
     app[REQUEST_IDS] = RequestIds()
+    app[TRACING] = None
     health.setup_routes(app)
     v1.setup_routes(app)
     responses.setup_routes(app)
     messages_ingress.setup_routes(app)
     admin.setup_routes(app)
     app.cleanup_ctx.extend(
-        [_store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _gateway_ctx, _audit_ctx,
+        [_tracing_ctx, _store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _gateway_ctx, _audit_ctx,
          _background_ctx]
     )
     return app
+
+
+async def _tracing_ctx(app: web.Application) -> AsyncIterator[None]:
+    tracing = start_tracing(app[SETTINGS].app_name)
+    app[TRACING] = tracing
+    try:
+        yield
+    finally:
+        if tracing is not None:
+            await asyncio.to_thread(tracing.shutdown)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,11 +15,14 @@ from .payloads import PayloadStore
 from .responses.state import ResponseState
 from .router import Router
 from .state import Gateway
+from .tracing import Tracing
 
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", Metrics)
 GATEWAY = web.AppKey("gateway", Gateway)
 ROUTER = web.AppKey("router", Router)
+#: the process's tracer, None when tracing is off (``proxy.tracing``)
+TRACING: web.AppKey[Tracing | None] = web.AppKey("tracing")
 LIMITS = web.AppKey("limits", Limits)
 AUDIT = web.AppKey("audit", AuditLog)
 PAYLOADS = web.AppKey("payloads", PayloadStore)

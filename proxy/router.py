@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervisors.backoff import retry_delay
 from supervisors.circuit import CircuitState
@@ -32,6 +32,9 @@ from supervisors.root import RootSupervisor
 from .hedge import HedgeHook, hedged
 from .resume import PrefixSkipper, ResumeMismatch, StreamText
 from .routing import Hop, Route
+
+if TYPE_CHECKING:
+    from .tracing import RequestTracing
 
 __all__ = ["HopCall", "Plan", "Router", "Trace", "hop_body"]
 
@@ -73,6 +76,8 @@ class Trace:
     extra_usage: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     #: response cache outcome: ``hit`` / ``miss`` / ``bypass``, ``None`` when it is off
     cache: str | None = None
+    #: the request's spans when tracing is on (``proxy.tracing``), else None
+    tracing: RequestTracing | None = None
 
 
 def hop_body(body: dict[str, Any], hop: Hop) -> dict[str, Any]:
@@ -99,6 +104,8 @@ class Router:
         route = route.ordered(self._load)
         _, call, reply = await self._first(route, 0, False, request_id, trace, deadline, plan)
         assert isinstance(reply, Result)
+        if trace.tracing is not None:
+            trace.tracing.answer(reply)
         usage = reply.usage or reply.obj.get("usage")
         if isinstance(usage, dict):
             trace.usage = usage
@@ -135,12 +142,16 @@ class Router:
                     trace.usage = reply.usage or trace.usage
                     trace.malformed += reply.malformed
                     if text.finish is not None or (reply.done and skipper is None):
+                        if trace.tracing is not None:
+                            trace.tracing.streamed_text(text.value)
                         return
                     broken = StreamBroken("upstream stream ended before it finished")
                 elif isinstance(reply, ProxyError):
                     broken = reply
                 if broken is not None:
                     call.cancel()
+                    if trace.tracing is not None:
+                        trace.tracing.failed(call, broken.reason)
                     index, call, reply, skipper = await self._resume(
                         plan, route, index, text, broken, request_id, trace, deadline
                     )
@@ -252,6 +263,12 @@ class Router:
                                 headers=hop_call.headers,
                                 first_token_by=now + sup.spec.config.first_token_timeout,
                                 client_timeout=self._client_timeout)
+                    if trace.tracing is not None:
+                        trace.tracing.attempt(
+                            call, provider=hop.provider, provider_type=hop.provider_type,
+                            model=hop.model, base_url=sup.spec.base_url,
+                            number=trace.attempts,
+                            reason=trace.reasons[-1] if trace.reasons else None)
                     if hop.hedge_after is None or index + 1 == len(route.hops):
                         reply = await _send(sup.submit, call)
                     else:
@@ -269,8 +286,14 @@ class Router:
                     if not isinstance(reply, ProxyError):
                         trace.provider, trace.model = hop.provider, hop.model
                         trace.op = hop_call.op
+                        if trace.tracing is not None:
+                            trace.tracing.served(call)
+                            if isinstance(reply, list):
+                                trace.tracing.first_content(call)
                         return index, call, reply
                     err = reply
+                    if trace.tracing is not None:
+                        trace.tracing.failed(call, err.reason)
                     if not err.failover:
                         raise err
                     if not err.retryable:

@@ -33,6 +33,7 @@ from ..appkeys import (
     ROUTER,
     SETTINGS,
     STARTED,
+    TRACING,
 )
 from ..auth import ClientKey
 from ..logs import log_request
@@ -80,6 +81,9 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
     trace = Trace()
     out = _Outcome()
     started = time.perf_counter()
+    tracing = app[TRACING]
+    if tracing is not None:
+        trace.tracing = tracing.request(request.method, ingress.endpoint, request.headers)
     try:
         gateway = app[GATEWAY]
         out.client = client = ingress.authenticate(gateway.clients, request)
@@ -88,6 +92,8 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
         out.alias = model[:256] if isinstance(model, str) else None
         out.prepared = prepared = ingress.prepare(body)
         out.stream = prepared.stream
+        if trace.tracing is not None:
+            trace.tracing.request_model(prepared.model)
         if app[SETTINGS].audit_store_content:
             request[CAPTURE] = []
         limit_headers = await app[LIMITS].admit(request, client)
@@ -205,6 +211,9 @@ def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
             app[LIMITS].charge(client, extra, app[BACKGROUND])
     latency = time.perf_counter() - started
     status, error = out.status, out.error
+    if trace.tracing is not None:
+        trace.tracing.finish(status=status, error=error, op=trace.op,
+                             response_model=trace.model, usage=usage)
     if status >= 500 or app[SETTINGS].log_requests:
         log_request(
             request.method, endpoint, status, latency,
