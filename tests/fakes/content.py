@@ -7,6 +7,9 @@ fallback provider produces exactly the same text as the one it replaces:
 - last user text ``echo:<rest>`` -> ``<rest>`` split into whitespace-preserving tokens;
 - anything else -> 12 tokens ``word0 .. word11``.
 
+``call tool NAME {json}`` calls that tool (when offered) with those arguments (Claude Code
+runs its own tools this way).
+
 A trailing assistant message is a prefill: the answer is the continuation of the
 full text after it. Tools plus ``call tool`` in the last user text answer with one
 call to the first tool, unless a tool result already follows that user turn; ``call tool
@@ -38,6 +41,7 @@ __all__ = [
 ]
 
 TOOL_ARGUMENTS: dict[str, str] = {"city": "Paris", "unit": "c"}
+_NAMED_CALL = re.compile(r"call tool (\S+) (\{[^\n]*\})")
 DEFAULT_TOKENS = 12
 MAX_TOKENS_REQUESTED = 100_000
 Role = Literal["system", "user", "assistant", "tool"]
@@ -170,6 +174,14 @@ def answer_for(conv: Conversation) -> Answer:
     user_text = turns[idx].text if idx is not None else ""
     tool_pending = idx is not None and any(t.role == "tool" for t in turns[idx + 1 :])
     if conv.tool_names and "call tool" in user_text and not tool_pending and not prefill:
+        named = _NAMED_CALL.search(user_text)
+        if named and named.group(1) in conv.tool_names:
+            try:
+                arguments = json.loads(named.group(2))
+            except json.JSONDecodeError:
+                arguments = None
+            if isinstance(arguments, dict):
+                return Answer([], "tool_calls", prompt, named.group(1), arguments)
         return Answer([], "tool_calls", prompt, conv.tool_names[0], _tool_arguments(user_text))
     tokens = _continuation(_full_tokens(user_text), prefill)
     tokens, matched = _apply_stop(tokens, conv.stop)
