@@ -37,6 +37,7 @@ from .circuit_share import SharedCircuits
 from .config import Settings
 from .crypto import KeyRing
 from .demo import seed_demo
+from .header_secrets import seal_plaintext_headers
 from .kms import open_keyring
 from .limits import Limits
 from .metrics import Metrics
@@ -174,6 +175,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     app[GATEWAY] = gateway
     app[ROUTER] = Router(root, metrics.fallback, metrics.hedge,
                          client_timeout=settings.slow_client_timeout)
+    await seal_plaintext_headers(gateway.store, gateway.keyring)
     await gateway.reload()
     tasks = [asyncio.create_task(gateway.sync_forever(), name="config-sync")]
     shared: SharedCircuits | None = None

@@ -16,6 +16,7 @@ from supervisors.spec import ProviderConfig, ProviderSpec
 from .cli_errors import database_address, reason
 from .config import Settings
 from .crypto import DecryptionError
+from .header_secrets import provider_headers
 from .kms import KmsUnavailable, check_kms, open_keyring
 from .store import open_store
 from .store.base import Store
@@ -61,6 +62,9 @@ async def _redis(url: str) -> bool:
 
 
 async def _providers(store: Store, settings: Settings) -> bool:
+    """Every enabled provider probed with each of its keys; a provider whose stored
+    secrets (keys, ``config.headers``) cannot be decrypted is named and not probed with
+    what is left, when that would send no credential."""
     assert settings.encryption_key is not None
     for line in await check_kms(settings.encryption_key):
         print(line)
@@ -71,20 +75,40 @@ async def _providers(store: Store, settings: Settings) -> bool:
         return False
     snapshot = await store.load_config()
     keys: dict[int, list[str]] = {}
-    ok = True
-    for row in snapshot.provider_keys:
+    lost: dict[int, int] = {}
+    for key_row in snapshot.provider_keys:
         try:
-            keys.setdefault(row.provider_id, []).append(keyring.decrypt(row.key_encrypted))
+            keys.setdefault(key_row.provider_id, []).append(keyring.decrypt(key_row.key_encrypted))
+        except DecryptionError:
+            lost[key_row.provider_id] = lost.get(key_row.provider_id, 0) + 1
+    ok = True
+    probes: list[tuple[str, ProviderSpec, list[str] | list[None]]] = []
+    for row in snapshot.providers:
+        if not row.enabled:
+            continue
+        good = keys.get(row.id, [])
+        try:
+            headers = provider_headers(keyring, row)
         except DecryptionError:
             ok = False
-            print(f"provider key {row.id}: FAILED (cannot be decrypted with ENCRYPTION_KEY)")
+            print(f"provider {row.name}: FAILED (config.headers cannot be decrypted with "
+                  "ENCRYPTION_KEY)")
+            continue
+        if row.id in lost:
+            ok = False
+            total = len(good) + lost[row.id]
+            print(f"provider {row.name}: FAILED ({lost[row.id]} of {total} keys cannot be "
+                  "decrypted with ENCRYPTION_KEY)")
+            if not good:
+                continue
+        config = ProviderConfig.from_dict({**row.config, "headers": headers})
+        spec = ProviderSpec(id=row.id, name=row.name, type=row.provider_type,
+                            base_url=row.base_url, config=config)
+        probes.append((row.name, spec, good if good else [None]))
     timeout = aiohttp.ClientTimeout(total=10, sock_connect=5)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         results = await asyncio.gather(*(
-            _probe(session, row.name, ProviderSpec(
-                id=row.id, name=row.name, type=row.provider_type, base_url=row.base_url,
-                config=ProviderConfig.from_dict(row.config)), keys.get(row.id, [None]))
-            for row in snapshot.providers if row.enabled
+            _probe(session, name, spec, probe_keys) for name, spec, probe_keys in probes
         ))
     return ok and all(results)
 

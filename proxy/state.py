@@ -18,6 +18,7 @@ from supervisors.spec import ProviderConfig, ProviderSpec
 
 from .auth import ClientKeyIndex
 from .crypto import DecryptionError, KeyRing
+from .header_secrets import provider_headers
 from .logs import register_secrets
 from .metrics import Metrics
 from .routing import RoutingTable
@@ -53,6 +54,10 @@ class Gateway:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self.last_sync_error: str | None = None
+        #: provider name -> why it is misconfigured (secrets that cannot be decrypted)
+        self.misconfigured: dict[str, str] = {}
+        #: secrets are stored and this replica can decrypt none of them (not ready)
+        self.secrets_unreadable = False
 
     async def reload(self) -> None:
         """Load the whole configuration and apply it (serialised; cheap to call often)."""
@@ -62,27 +67,47 @@ class Gateway:
 
     def _apply(self, snapshot: ConfigSnapshot) -> None:
         keys_by_provider: dict[int, list[KeyEntry]] = {}
+        lost_by_provider: dict[int, int] = {}
         for key in snapshot.provider_keys:
             try:
                 secret = self.keyring.decrypt(key.key_encrypted)
             except DecryptionError:
-                log.error(
-                    "provider key cannot be decrypted with ENCRYPTION_KEY; skipped",
-                    extra={"key_id": key.id, "provider_id": key.provider_id},
-                )
+                lost_by_provider[key.provider_id] = lost_by_provider.get(key.provider_id, 0) + 1
                 continue
             # the stored version: a rotation (even to the same secret) revives the key
             keys_by_provider.setdefault(key.provider_id, []).append(
                 (key.id, key.name, secret, key.updated_at.isoformat()))
             register_secrets(secret)
         specs: list[ProviderSpec] = []
+        stored = opened = 0
         for row in snapshot.providers:
+            keys = tuple(keys_by_provider.get(row.id, ()))
+            lost = lost_by_provider.get(row.id, 0)
+            stored += len(keys) + lost + (1 if row.headers_encrypted else 0)
+            opened += len(keys)
+            problems = []
+            if lost:
+                problems.append(f"{lost} of {len(keys) + lost} provider keys cannot be "
+                                "decrypted with ENCRYPTION_KEY")
+            headers_lost = False
             try:
-                config = ProviderConfig.from_dict(row.config)
+                headers = provider_headers(self.keyring, row)
+            except DecryptionError:
+                headers, headers_lost = {}, True
+                problems.append("config.headers cannot be decrypted with ENCRYPTION_KEY")
+            else:
+                opened += 1 if row.headers_encrypted else 0
+                register_secrets(*headers.values())
+            try:
+                config = ProviderConfig.from_dict({**row.config, "headers": headers})
             except ValueError as exc:
                 log.error("provider config invalid; skipped",
                           extra={"provider": row.name, "error": str(exc)})
                 continue
+            misconfigured = "; ".join(problems) or None
+            if misconfigured and self.misconfigured.get(row.name) != misconfigured:
+                log.error("provider misconfigured",
+                          extra={"provider": row.name, "error": misconfigured})
             specs.append(
                 ProviderSpec(
                     id=row.id,
@@ -91,9 +116,15 @@ class Gateway:
                     base_url=row.base_url,
                     config=config,
                     enabled=row.enabled,
-                    keys=tuple(keys_by_provider.get(row.id, ())),
+                    keys=keys,
+                    misconfigured=misconfigured,
+                    # without its headers, or with keys and none usable, a call would go
+                    # out without its credential: the provider refuses calls instead
+                    refuse_calls=headers_lost or (lost > 0 and not keys),
                 )
             )
+        self.misconfigured = {s.name: s.misconfigured for s in specs if s.misconfigured}
+        self.secrets_unreadable = stored > 0 and opened == 0
         self.root.apply(specs)
         routes = RoutingTable(specs, snapshot.mappings)
         self.routes = routes

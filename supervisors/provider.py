@@ -18,6 +18,7 @@ from .adapters.registry import adapter_for
 from .circuit import CircuitBreaker, CircuitState
 from .errors import InternalError, ProxyError, Unavailable
 from .keypool import KeyPool
+from .masking import spec_secrets
 from .messages import Call
 from .restart import RestartIntensity
 from .spec import ProviderSpec
@@ -60,6 +61,8 @@ class ProviderSupervisor:
         # a failed probe doubles the wait, up to twice the configured recovery (jittered)
         self.breaker = CircuitBreaker(config.failure_threshold, config.recovery_timeout)
         self.pool = KeyPool(spec.keys)
+        #: what an upstream's error text must never carry back (keys, header values)
+        self.secrets = spec_secrets(spec)
         self.intensity = intensity or RestartIntensity(max_restarts=5, period=10.0)
         self.state = "starting"
         self.in_flight = 0
@@ -82,6 +85,11 @@ class ProviderSupervisor:
         """Put ``call`` in the inbox or raise ``Unavailable`` at once (never waits)."""
         if self.state != "running":
             raise Unavailable(f"provider {self.name!r} is {self.state}", provider=self.name)
+        if self.spec.refuse_calls:
+            raise Unavailable(
+                f"provider {self.name!r} is misconfigured: {self.spec.misconfigured}",
+                provider=self.name, code="provider_misconfigured",
+            )
         breaker = self.breaker
         ticket = breaker.allow()
         if ticket is not None and ticket.probe:
@@ -159,6 +167,7 @@ class ProviderSupervisor:
         """Apply a change that needs no new inbox or workers (keys, timeouts, breaker)."""
         self.spec = spec
         self.pool.replace(spec.keys)
+        self.secrets = spec_secrets(spec)
         self.breaker.reconfigure(spec.config.failure_threshold, spec.config.recovery_timeout)
 
     def needs_replacement(self, spec: ProviderSpec) -> bool:
@@ -261,6 +270,7 @@ class ProviderSupervisor:
             "total_keys": self.pool.total,
             "keys": self.pool.snapshot(),
             "last_error": self.last_error,
+            "misconfigured": self.spec.misconfigured,
         }
 
     @property

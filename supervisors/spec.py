@@ -134,3 +134,8 @@ class ProviderSpec:
     #: (id, name, secret[, version]) of each upstream key, already decrypted; see
     #: ``supervisors.keypool.KeyEntry``
     keys: tuple[tuple[int | str, str, str] | tuple[int | str, str, str, str], ...] = ()
+    #: why the provider cannot be used as configured (e.g. keys that cannot be decrypted)
+    misconfigured: str | None = None
+    #: refuse every call at once (``Unavailable``, the chain moves on): calling the
+    #: upstream would send it no credential
+    refuse_calls: bool = False

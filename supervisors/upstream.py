@@ -22,6 +22,7 @@ from .errors import (
     UntranslatableRequest,
     UpstreamError,
 )
+from .masking import scrub_error
 from .messages import Call
 from .transport import UpstreamResponse
 
@@ -92,6 +93,7 @@ async def open_upstream(sup: ProviderSupervisor, call: Call) -> UpstreamResponse
             err = adapter.parse_error(resp.status, raw, resp.headers, spec.name)
         except Exception as exc:
             raise answer_fault(exc) from exc
+        scrub_error(err, sup.secrets)  # before the key pool, logs or anyone else see it
         if resp.status in (401, 403):
             if not about_credential(resp.status, err):
                 # about the model or the request (a project without access to a model):

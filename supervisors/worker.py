@@ -38,6 +38,7 @@ from .errors import (
     UntranslatableRequest,
     UpstreamTimeout,
 )
+from .masking import scrub_error
 from .messages import Call, Chunk, Reply, StreamEnd
 from .transport import UpstreamResponse, translate_read_error
 from .upstream import answer_fault as _answer_fault
@@ -179,6 +180,7 @@ async def _execute(sup: ProviderSupervisor, call: Call) -> None:
             budget.cancel()
     except ProxyError as err:
         err.provider = sup.name
+        scrub_error(err, sup.secrets)  # stream error events and anything else upstream said
         if isinstance(err, UntranslatableRequest | UntranslatableAnswer):
             log.warning("adapter could not translate", exc_info=err.__cause__, extra={
                 "provider": sup.name, "error": err.message, "request_id": call.request_id})

@@ -8,9 +8,9 @@ Names are 1-100 of ``A-Z a-z 0-9 . _ -`` (they appear in ``provider/model``, met
 labels and ``x-proxy-provider``); numeric config values also have upper bounds
 (``_CONFIG_CEILINGS``: timeouts ≤ 1 day, ``max_concurrency`` ≤ 10 000, ...).
 
-Header values in ``config.headers`` whose names suggest a credential (``authorization``,
-``*key*``, ``*token*``, ``*secret*``, ...) are shown masked (``****`` + last 4). A
-``PATCH`` that sends such a value back exactly as shown keeps the stored one.
+``config.headers`` values are secrets like provider keys (``proxy.header_secrets``): stored
+encrypted, never in the stored ``config``, and shown masked (``****`` + last 4) in every
+response. A ``PATCH`` that sends a value back exactly as shown keeps the stored one.
 
 Deleting a provider deletes its provider keys and model mappings with it (cascade);
 the response counts them: ``{"id", "deleted": true, "deleted_keys", "deleted_mappings"}``.
@@ -24,11 +24,12 @@ from aiohttp import web
 
 from supervisors.discovery import list_models
 from supervisors.errors import InvalidRequest, Unavailable
-from supervisors.masking import mask_secret
 from supervisors.spec import PROVIDER_TYPES, ProviderConfig, validate_base_url
 
 from ..appkeys import GATEWAY
 from ..auth import ClientKey
+from ..crypto import DecryptionError, KeyRing
+from ..header_secrets import masked_headers, provider_headers, seal_headers, split_headers
 from ..store.base import ProviderRow
 from .admin_common import (
     admin_route,
@@ -63,7 +64,6 @@ _CONFIG_CEILINGS: dict[str, float] = {
     "queue_size": 1_000_000,
     "failure_threshold": 1_000_000,
 }
-_SENSITIVE_HEADER_WORDS = ("authorization", "key", "token", "secret", "password", "cookie")
 
 
 def _provider_type(name: str, value: Any) -> Any:
@@ -87,46 +87,36 @@ _SCHEMA: dict[str, Validator] = {
 }
 
 
-def _sensitive(header: str) -> bool:
-    lowered = header.lower()
-    return any(word in lowered for word in _SENSITIVE_HEADER_WORDS)
-
-
-def _public_config(config: dict[str, Any]) -> dict[str, Any]:
-    headers = config.get("headers")
-    if not isinstance(headers, dict):
-        return config
-    shown = {k: mask_secret(v) if _sensitive(k) and isinstance(v, str) else v
-             for k, v in headers.items()}
-    return {**config, "headers": shown}
-
-
-def _keep_masked_headers(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """A sensitive header sent back in its masked form keeps the stored value."""
-    headers, stored = new.get("headers"), old.get("headers")
-    if not isinstance(headers, dict) or not isinstance(stored, dict):
-        return new
-    merged = dict(headers)
-    for name, value in headers.items():
-        previous = stored.get(name)
-        if (_sensitive(name) and isinstance(previous, str)
-                and value == mask_secret(previous) and value != previous):
-            merged[name] = previous
-    return {**new, "headers": merged}
-
-
-def provider_json(row: ProviderRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "object": "provider",
+def provider_json(row: ProviderRow, keyring: KeyRing) -> dict[str, Any]:
+    config = dict(row.config)
+    out: dict[str, Any] = {"id": row.id, "object": "provider"}
+    try:
+        headers = provider_headers(keyring, row)
+    except DecryptionError:
+        config.pop("headers", None)
+        out["error"] = "config.headers cannot be decrypted with ENCRYPTION_KEY"
+    else:
+        if headers or "headers" in config:
+            config["headers"] = masked_headers(headers)
+    out.update({
         "name": row.name,
         "provider_type": row.provider_type,
         "base_url": row.base_url,
-        "config": _public_config(row.config),
+        "config": config,
         "enabled": row.enabled,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
-    }
+    })
+    return out
+
+
+def _store_headers(
+    fields: dict[str, Any], keyring: KeyRing, stored: dict[str, str] | None = None
+) -> None:
+    """Move ``config.headers`` out of the config into its encrypted column."""
+    config, headers = split_headers(fields["config"], stored)
+    fields["config"] = config
+    fields["headers_encrypted"] = seal_headers(keyring, headers or {})
 
 
 def _check_config(config: dict[str, Any]) -> None:
@@ -160,8 +150,10 @@ def _check_base_url(provider_type: str, base_url: str) -> str:
 
 @admin_route
 async def list_providers(request: web.Request, client: ClientKey) -> web.Response:
-    rows = await request.app[GATEWAY].store.list_providers()
-    return json_response({"object": "list", "data": [provider_json(r) for r in rows]})
+    gateway = request.app[GATEWAY]
+    rows = await gateway.store.list_providers()
+    data = [provider_json(r, gateway.keyring) for r in rows]
+    return json_response({"object": "list", "data": data})
 
 
 @admin_route
@@ -172,16 +164,19 @@ async def create_provider(request: web.Request, client: ClientKey) -> web.Respon
     )
     fields["base_url"] = _check_base_url(fields["provider_type"], fields["base_url"])
     _check_config(fields["config"])
-    row = await request.app[GATEWAY].store.create_provider(**fields)
+    gateway = request.app[GATEWAY]
+    _store_headers(fields, gateway.keyring)
+    row = await gateway.store.create_provider(**fields)
     await apply_change(request)
     log_change(client, "provider created", provider_id=row.id, provider=row.name)
-    return json_response(provider_json(row), status=201)
+    return json_response(provider_json(row, gateway.keyring), status=201)
 
 
 @admin_route
 async def get_provider(request: web.Request, client: ClientKey) -> web.Response:
-    row = await fetch_row(request, "provider", request.app[GATEWAY].store.get_provider)
-    return json_response(provider_json(row))
+    gateway = request.app[GATEWAY]
+    row = await fetch_row(request, "provider", gateway.store.get_provider)
+    return json_response(provider_json(row, gateway.keyring))
 
 
 @admin_route
@@ -202,7 +197,8 @@ async def provider_models(request: web.Request, client: ClientKey) -> web.Respon
 async def update_provider(request: web.Request, client: ClientKey) -> web.Response:
     provider_id = path_id(request, "provider")
     fields = parse_body(await read_json(request), _SCHEMA)
-    store = request.app[GATEWAY].store
+    gateway = request.app[GATEWAY]
+    store = gateway.store
     current = await store.get_provider(provider_id)
     if current is None:
         raise not_found("provider", provider_id)
@@ -212,14 +208,18 @@ async def update_provider(request: web.Request, client: ClientKey) -> web.Respon
             provider_type, fields.get("base_url", current.base_url)
         )
     if "config" in fields:
-        fields["config"] = _keep_masked_headers(fields["config"], current.config)
         _check_config(fields["config"])
+        try:
+            stored = provider_headers(gateway.keyring, current)
+        except DecryptionError:
+            stored = {}
+        _store_headers(fields, gateway.keyring, stored)
     row = await store.update_provider(provider_id, **fields)
     if row is None:
         raise not_found("provider", provider_id)
     await apply_change(request)
     log_change(client, "provider updated", provider_id=row.id, fields=sorted(fields))
-    return json_response(provider_json(row))
+    return json_response(provider_json(row, gateway.keyring))
 
 
 @admin_route

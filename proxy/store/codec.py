@@ -46,7 +46,9 @@ __all__ = [
 
 Row = Mapping[str, Any]
 
-PROVIDER_FIELDS = frozenset({"name", "provider_type", "base_url", "config", "enabled"})
+PROVIDER_FIELDS = frozenset(
+    {"name", "provider_type", "base_url", "config", "enabled", "headers_encrypted"}
+)
 KEY_FIELDS = frozenset({"name", "key_encrypted", "key_last4", "healthy"})
 MAPPING_FIELDS = frozenset(
     {"alias_name", "provider_id", "provider_model_name", "order_index", "is_default", "config"}
@@ -131,6 +133,7 @@ def provider_from_row(row: Row) -> ProviderRow:
         enabled=bool(row["enabled"]),
         created_at=_ts(row["created_at"]),
         updated_at=_ts(row["updated_at"]),
+        headers_encrypted=row["headers_encrypted"],
     )
 
 

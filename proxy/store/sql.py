@@ -61,7 +61,8 @@ class SqlStore(AuditQueries, DataKeyQueries, ResponseQueries):
             raise Conflict("name", f"a provider named {name!r} already exists")
 
     async def create_provider(
-        self, *, name: str, provider_type: str, base_url: str, config: dict[str, Any], enabled: bool
+        self, *, name: str, provider_type: str, base_url: str, config: dict[str, Any],
+        enabled: bool, headers_encrypted: str | None = None,
     ) -> ProviderRow:
         now = self._ts(codec.utc_now())
         async with self._config_change() as change:
@@ -69,8 +70,10 @@ class SqlStore(AuditQueries, DataKeyQueries, ResponseQueries):
             row = await returning(
                 change.tx,
                 "INSERT INTO providers (name, provider_type, base_url, config, enabled, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
-                name, provider_type, base_url, codec.dump_json(config), bool(enabled), now, now,
+                "headers_encrypted, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING *",
+                name, provider_type, base_url, codec.dump_json(config), bool(enabled),
+                headers_encrypted, now, now,
             )
             change.dirty = True
         return codec.provider_from_row(row)
@@ -131,18 +134,29 @@ class SqlStore(AuditQueries, DataKeyQueries, ResponseQueries):
         return await self._delete("provider_keys", key_id)
 
     async def reencrypt_provider_keys(self, reencrypt: Callable[[str], str]) -> int:
-        """Re-encrypt every key in one transaction; if ``reencrypt`` raises, nothing changes."""
+        """Re-encrypt every key and every provider's headers token in one transaction; if
+        ``reencrypt`` raises, nothing changes. Returns how many values were re-encrypted."""
         now = self._ts(codec.utc_now())
         async with self._config_change() as change:
             rows = await change.tx.fetch("SELECT id, key_encrypted FROM provider_keys ORDER BY id")
             updates = [(reencrypt(r["key_encrypted"]), now, r["id"]) for r in rows]
+            headers = await change.tx.fetch(
+                "SELECT id, headers_encrypted FROM providers "
+                "WHERE headers_encrypted IS NOT NULL ORDER BY id"
+            )
+            header_updates = [(reencrypt(r["headers_encrypted"]), now, r["id"]) for r in headers]
             if updates:
                 await change.tx.executemany(
                     "UPDATE provider_keys SET key_encrypted = ?, updated_at = ? WHERE id = ?",
                     updates,
                 )
-                change.dirty = True
-        return len(updates)
+            if header_updates:
+                await change.tx.executemany(
+                    "UPDATE providers SET headers_encrypted = ?, updated_at = ? WHERE id = ?",
+                    header_updates,
+                )
+            change.dirty = bool(updates or header_updates)
+        return len(updates) + len(header_updates)
 
     # -- model mappings -----------------------------------------------------------------
     async def list_mappings(self) -> list[MappingRow]:

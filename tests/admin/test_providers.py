@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from proxy.config import Settings
+from proxy.crypto import KeyRing
+from proxy.header_secrets import open_headers
 from proxy.store import open_store
 from tests.admin.conftest import Api
 
@@ -144,22 +146,33 @@ async def test_ids_that_do_not_exist_or_are_not_integers_are_404(api: Api, bad: 
         reply.error(404)
 
 
-async def test_credential_headers_are_masked_and_kept_when_sent_back_masked(
+async def test_headers_are_secrets_encrypted_masked_and_kept_when_sent_back_masked(
     api: Api, settings: Settings
 ) -> None:
     secret = "azure-header-secret-value-9876"
     created = await api.provider("az", config={"headers": {"api-key": secret, "x-team": "blue"}})
-    assert created["config"]["headers"] == {"api-key": "****9876", "x-team": "blue"}
+    assert created["config"]["headers"] == {"api-key": "****9876", "x-team": "****"}
     assert secret not in api.seen[-1]
     # an operator edits another field and sends the config back as shown
     shown = created["config"]
     patched = await api.ok("PATCH", f"/admin/providers/{created['id']}",
                            {"config": {**shown, "timeout": 9}})
-    assert patched["config"]["headers"]["api-key"] == "****9876"
+    assert patched["config"]["headers"] == {"api-key": "****9876", "x-team": "****"}
+    assert patched["config"]["timeout"] == 9
+    listed = await api.ok("GET", "/admin/providers")
+    assert secret not in api.seen[-1] and "blue" not in api.seen[-1]
+    assert listed["data"][0]["config"]["headers"]["api-key"] == "****9876"
     store = await open_store(settings.database_url)
     try:
         row = await store.get_provider(created["id"])
     finally:
         await store.aclose()
     assert row is not None
-    assert row.config == {"headers": {"api-key": secret, "x-team": "blue"}, "timeout": 9}
+    assert row.config == {"timeout": 9}  # the headers are not in the stored config ...
+    assert row.headers_encrypted and secret not in row.headers_encrypted
+    assert settings.encryption_key is not None
+    keyring = KeyRing.parse(settings.encryption_key)  # ... but encrypted beside it
+    assert open_headers(keyring, row.headers_encrypted) == {"api-key": secret, "x-team": "blue"}
+    # a config without headers removes them (config is replaced as a whole)
+    cleared = await api.ok("PATCH", f"/admin/providers/{created['id']}", {"config": {}})
+    assert "headers" not in cleared["config"]
