@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from proxy.crypto import KeyRing, generate_fernet_key, key_last4
-from proxy.store import apply_migrations, open_store, parse_database_url
+from proxy.header_secrets import open_headers, seal_plaintext_headers
+from proxy.store import Store, apply_migrations, open_store, parse_database_url
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -68,3 +69,25 @@ async def test_postgres_rows_never_hold_the_plaintext_key(pg_url: str) -> None:
     assert token in text
     assert SECRET not in text
     assert SECRET[:-4] not in text
+
+
+async def test_plaintext_headers_of_older_versions_are_sealed_and_rotated(store: Store) -> None:
+    old, new = generate_fernet_key(), generate_fernet_key()
+    ring = KeyRing([old])
+    # what a version before migration 0002 stored: headers inside the config, in clear
+    row = await store.create_provider(
+        name="azure", provider_type="custom", base_url="https://example.test/v1",
+        config={"headers": {"api-key": SECRET}, "timeout": 5}, enabled=True,
+    )
+    assert await seal_plaintext_headers(store, ring) == 1
+    sealed = await store.get_provider(row.id)
+    assert sealed is not None and sealed.config == {"timeout": 5}
+    assert sealed.headers_encrypted and SECRET not in sealed.headers_encrypted
+    assert open_headers(ring, sealed.headers_encrypted) == {"api-key": SECRET}
+    assert await seal_plaintext_headers(store, ring) == 0  # nothing left to do
+    # rotate-encryption re-encrypts the headers with the keys
+    rotated_ring = KeyRing([new, old])
+    assert await store.reencrypt_provider_keys(rotated_ring.rotate) == 1
+    rotated = await store.get_provider(row.id)
+    assert rotated is not None and rotated.headers_encrypted != sealed.headers_encrypted
+    assert open_headers(KeyRing([new]), rotated.headers_encrypted) == {"api-key": SECRET}
