@@ -14,6 +14,7 @@ What the gateway cannot honour is handled in one of three ways:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ _REFUSED = {
     "prompt": "stored prompt templates are not supported by this gateway",
 }
 _TOOL_CHOICE_MODES = ("auto", "none", "required")
+#: tool types and function names as OpenAI accepts them (they also end up in a header)
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _MAX_TOOLS = 512
 
 
@@ -76,6 +79,9 @@ def _function_tool(tool: dict[str, Any], param: str) -> dict[str, Any]:
     if not isinstance(name, str) or not name:
         raise _bad(f"Missing required parameter: '{param}.name'.", f"{param}.name",
                    "missing_required_parameter")
+    if not _TOOL_NAME.fullmatch(name):
+        raise _bad(f"Invalid '{param}.name': use letters, digits, '_', '-', '.' or ':' "
+                   "(at most 128).", f"{param}.name")
     parameters = tool.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
         raise _bad(f"Invalid type for '{param}.parameters': expected an object.",
@@ -106,11 +112,13 @@ def _tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[
         if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
             raise _bad(f"Invalid type for '{param}': expected a tool object with a 'type'.",
                        param, "invalid_type")
+        if not _TOOL_NAME.fullmatch(tool["type"]):
+            raise _bad(f"Invalid value for '{param}.type'.", f"{param}.type")
         if tool["type"] == "function":
             chat.append(_function_tool(tool, param))
             echo.append({"strict": True, "description": None, **tool})
-        elif tool["type"][:64] not in ignored:
-            ignored.append(tool["type"][:64])
+        elif tool["type"] not in ignored:
+            ignored.append(tool["type"])
     return chat, ignored, echo
 
 

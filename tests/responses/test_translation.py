@@ -98,6 +98,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
      "text.format.schema"),
     ("tools not a list", _req(tools={"type": "function"}), "tools"),
     ("metadata values", _req(metadata={"a": 1}), "metadata"),
+    ("tool type with a control character", _req(tools=[{"type": "web\u0000search"}]),
+     "tools[0].type"),
+    ("tool type empty", _req(tools=[{"type": ""}]), "tools[0].type"),
+    ("function name with a newline", _req(tools=[{**FN_TOOL, "name": "a\nb"}]),
+     "tools[0].name"),
     ("image without url", _req(input=[{"role": "user", "content": [
         {"type": "input_image"}]}]), "input[0].content[0].image_url"),
 ]
