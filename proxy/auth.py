@@ -83,6 +83,8 @@ class ClientKeyIndex:
 
 
     def _lookup(self, token: str) -> ClientKey:
+        if not token.isascii():  # no key is; and compare_digest refuses non-ASCII text
+            raise AuthenticationFailed("Incorrect API key provided.")
         if self._admin is not None and hmac.compare_digest(token, self._admin):
             return _BOOTSTRAP_ADMIN
         digest = hash_client_key(self._secret, token)
@@ -100,7 +102,8 @@ def _bearer(authorization: str | None) -> str:
         )
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 512:
+    if (scheme.lower() != "bearer" or not token or len(token) > 512
+            or not token.isascii() or not token.isprintable()):
         raise AuthenticationFailed(
             "Malformed Authorization header; expected 'Bearer <key>'.", code="invalid_api_key"
         )

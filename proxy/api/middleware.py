@@ -58,7 +58,7 @@ REQUEST_IDS = web.AppKey("request_ids", RequestIds)
 
 def _request_id(request: web.Request) -> str:
     given = request.headers.get("x-request-id")
-    if given and len(given) <= 128 and given.isprintable():
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
         return given
     return request.app[REQUEST_IDS].new()
 

@@ -1,11 +1,15 @@
-"""Request bodies: read with a cap, parsed, and checked for the fields we rely on.
+"""Request bodies: read with a cap, parsed, and checked for the shapes we rely on.
 
-Only what the gateway itself depends on is checked; other fields pass through to the
-provider untouched. Every failure is a 400 naming the offending ``param``.
+Every field the gateway or an adapter reads is checked for the shape and range the real
+OpenAI API accepts, so no adapter ever meets a shape it cannot handle; other fields pass
+through to the provider untouched (bounded in depth and free of NUL, see ``body_tree``).
+Every failure is a 400 naming the offending ``param``. Per field the cost is one dict
+lookup and one small check: a field table per endpoint, walked once over the body.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -13,9 +17,26 @@ from aiohttp import web
 
 from supervisors.errors import InvalidRequest
 
-__all__ = ["read_json", "validate_chat", "validate_completions", "validate_embeddings"]
+from .body_tree import check_tree
+from .chat_shapes import (
+    check_messages,
+    check_response_format,
+    check_tool_choice,
+    check_tools,
+    clean_name,
+)
+from .field_checks import (
+    Check,
+    boolean,
+    integer,
+    number,
+    obj,
+    optional_string,
+    string_list,
+    strings_map,
+)
 
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+__all__ = ["read_json", "validate_chat", "validate_completions", "validate_embeddings"]
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -30,104 +51,159 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         ) from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    check_tree(raw, body)
     return body
 
 
-def _require_model(body: dict[str, Any]) -> None:
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
+def _model(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
         raise InvalidRequest("you must provide a model parameter", param="model")
-    if len(model) > 256:
-        raise InvalidRequest("model name is too long", param="model")
+    clean_name(value, "model")
 
 
-def _optional(body: dict[str, Any], name: str, kinds: type | tuple[type, ...], what: str) -> None:
-    value = body.get(name)
-    if value is None:
+def _stop(name: str, value: Any) -> None:
+    if value is None or isinstance(value, str):
         return
-    if isinstance(value, bool) and bool not in (kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise InvalidRequest(f"'{name}' must be {what}", param=name)
-    if not isinstance(value, kinds):
-        raise InvalidRequest(f"'{name}' must be {what}", param=name)
-
-
-def _common(body: dict[str, Any]) -> None:
-    _require_model(body)
-    _optional(body, "stream", bool, "a boolean")
-    _optional(body, "stream_options", dict, "an object")
-    _optional(body, "temperature", (int, float), "a number")
-    _optional(body, "top_p", (int, float), "a number")
-    _optional(body, "max_tokens", int, "an integer")
-    _optional(body, "max_completion_tokens", int, "an integer")
-    _optional(body, "n", int, "an integer")
-    _optional(body, "seed", int, "an integer")
-    _optional(body, "user", str, "a string")
-    _optional(body, "fallbacks", list, "a list of model names")
-    for name in ("max_tokens", "max_completion_tokens", "n"):
-        value = body.get(name)
-        if isinstance(value, int) and value < 1:
-            raise InvalidRequest(f"'{name}' must be at least 1", param=name)
-    n = body.get("n")
-    if isinstance(n, int) and n > 128:
-        raise InvalidRequest("'n' must be at most 128", param="n")
-    stop = body.get("stop")
-    if stop is not None and not (
-        isinstance(stop, str)
-        or (isinstance(stop, list) and len(stop) <= 4 and all(isinstance(s, str) for s in stop))
-    ):
+    if not (isinstance(value, list) and len(value) <= 4
+            and all(isinstance(s, str) for s in value)):
         raise InvalidRequest("'stop' must be a string or a list of up to 4 strings", param="stop")
 
 
-def validate_chat(body: dict[str, Any]) -> None:
-    _common(body)
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty array", param="messages")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise InvalidRequest(f"messages[{i}] must be an object", param=f"messages[{i}]")
-        role = message.get("role")
-        if role not in _ROLES:
-            raise InvalidRequest(
-                f"messages[{i}].role must be one of {sorted(_ROLES)}",
-                param=f"messages[{i}].role",
-            )
-        content = message.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise InvalidRequest(
-                f"messages[{i}].content must be a string or an array of content parts",
-                param=f"messages[{i}].content",
-            )
-    _optional(body, "tools", list, "an array")
-    _optional(body, "response_format", dict, "an object")
+def _fallbacks(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, list) or len(value) > 16:
+        raise InvalidRequest("'fallbacks' must be a list of up to 16 model names", param=name)
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item:
+            raise InvalidRequest(f"'fallbacks[{i}]' must be a model name", param=name)
+        clean_name(item, name)
 
 
-def validate_completions(body: dict[str, Any]) -> None:
-    _common(body)
-    prompt = body.get("prompt")
+def _stream_options(name: str, value: Any) -> None:
+    if value is None:
+        return
+    obj(name, value)
+    boolean(f"{name}.include_usage", value.get("include_usage"))
+
+
+_INT32 = 2**31 - 1
+_INT64 = 2**63 - 1
+
+#: fields every text-generating endpoint shares: name → check(name, value)
+_SAMPLING: dict[str, Check] = {
+    "model": _model,
+    "stream": boolean,
+    "stream_options": _stream_options,
+    "temperature": number(0, 2),
+    "top_p": number(0, 1),
+    "top_k": integer(0, _INT32),
+    "presence_penalty": number(-2, 2),
+    "frequency_penalty": number(-2, 2),
+    "max_tokens": integer(1, _INT32),
+    "max_completion_tokens": integer(1, _INT32),
+    "n": integer(1, 128),
+    "seed": integer(-_INT64 - 1, _INT64),
+    "stop": _stop,
+    "user": optional_string,
+    "logit_bias": strings_map(number(-100, 100)),
+    "fallbacks": _fallbacks,
+}
+
+_CHAT: dict[str, Check] = {
+    **_SAMPLING,
+    "messages": check_messages,
+    "tools": check_tools,
+    "tool_choice": check_tool_choice,
+    "parallel_tool_calls": boolean,
+    "response_format": check_response_format,
+    "logprobs": boolean,
+    "top_logprobs": integer(0, 20),
+    "metadata": strings_map(optional_string),
+    "store": boolean,
+    "reasoning_effort": optional_string,
+    "verbosity": optional_string,
+    "service_tier": optional_string,
+    "modalities": string_list,
+    "audio": obj,
+    "prediction": obj,
+    "web_search_options": obj,
+    "safety_identifier": optional_string,
+    "prompt_cache_key": optional_string,
+}
+
+
+def _prompt(name: str, value: Any) -> None:
     if not (
-        isinstance(prompt, str)
-        or (isinstance(prompt, list) and prompt and all(isinstance(p, str) for p in prompt))
+        isinstance(value, str)
+        or (isinstance(value, list) and value and all(isinstance(p, str) for p in value))
     ):
         raise InvalidRequest("'prompt' must be a string or an array of strings", param="prompt")
 
 
-def validate_embeddings(body: dict[str, Any]) -> None:
-    _require_model(body)
-    value = body.get("input")
+_COMPLETIONS: dict[str, Check] = {
+    **_SAMPLING,
+    "prompt": _prompt,
+    "suffix": optional_string,
+    "echo": boolean,
+    "best_of": integer(1, 20),
+    "logprobs": integer(0, 5),
+}
+
+
+def _embedding_input(name: str, value: Any) -> None:
     ok = (isinstance(value, str) and value != "") or (
         isinstance(value, list)
-        and value
+        and 0 < len(value) <= 2048
         and (
             all(isinstance(v, str) for v in value)
-            or all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            or all(isinstance(v, list) for v in value)
+            or all(_token(v) for v in value)
+            or all(isinstance(v, list) and v and all(_token(t) for t in v) for v in value)
         )
     )
     if not ok:
         raise InvalidRequest(
-            "'input' must be a non-empty string or array of strings or token arrays",
+            "'input' must be a non-empty string, an array of up to 2048 strings, "
+            "or token arrays",
             param="input",
         )
-    _optional(body, "encoding_format", str, "a string")
-    _optional(body, "dimensions", int, "an integer")
+
+
+def _token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT32
+
+
+def _encoding_format(name: str, value: Any) -> None:
+    if value is not None and value not in ("float", "base64"):
+        raise InvalidRequest("'encoding_format' must be 'float' or 'base64'", param=name)
+
+
+_EMBEDDINGS: dict[str, Check] = {
+    "model": _model,
+    "input": _embedding_input,
+    "encoding_format": _encoding_format,
+    "dimensions": integer(1, _INT32),
+    "user": optional_string,
+    "fallbacks": _fallbacks,
+}
+
+
+def _checker(fields: dict[str, Check], required: tuple[str, ...]) -> Callable[[dict[str, Any]],
+                                                                             None]:
+    get = fields.get
+
+    def validate(body: dict[str, Any]) -> None:
+        for name in required:
+            if name not in body:
+                fields[name](name, None)  # each required check refuses None with its message
+        for name, value in body.items():
+            check = get(name)
+            if check is not None:
+                check(name, value)
+
+    return validate
+
+
+validate_chat = _checker(_CHAT, ("model", "messages"))
+validate_completions = _checker(_COMPLETIONS, ("model", "prompt"))
+validate_embeddings = _checker(_EMBEDDINGS, ("model", "input"))

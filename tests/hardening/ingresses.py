@@ -1,0 +1,105 @@
+"""The ingresses the hardening tests attack, as a table: adding a front end to the fuzz
+and auth tests is one entry here.
+
+``valid(alias)`` is a minimal request that the ingress answers with 200 through any
+provider type; ``fields`` maps every field the ingress (or an adapter behind it) reads
+to a sample of its valid value, which the fuzz generator then breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["INGRESSES", "Ingress"]
+
+
+@dataclass(frozen=True)
+class Ingress:
+    name: str
+    path: str
+    valid: Callable[[str], dict[str, Any]]
+    #: provider types that can serve it (the others answer a clean 400)
+    provider_types: frozenset[str]
+    #: field → a valid sample value (nested objects included), for the mutators
+    fields: dict[str, Any]
+
+
+_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather of a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                   "required": ["city"]}}}
+_CALL = {"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}
+
+CHAT = Ingress(
+    "chat", "/v1/chat/completions",
+    lambda alias: {"model": alias, "messages": [{"role": "user", "content": "hello"}]},
+    frozenset({"openai", "anthropic", "ollama", "mock"}),
+    {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+            ]},
+            {"role": "assistant", "content": "", "tool_calls": [_CALL]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
+            {"role": "user", "content": "thanks"},
+        ],
+        "tools": [_TOOL],
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "response_format": {"type": "json_schema", "json_schema": {
+            "name": "answer", "schema": {"type": "object"}}},
+        "stop": ["\n\n"],
+        "n": 1,
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "max_tokens": 20,
+        "max_completion_tokens": 20,
+        "seed": 7,
+        "stream": False,
+        "stream_options": {"include_usage": True},
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.0,
+        "logit_bias": {"50256": -100},
+        "user": "u-1",
+        "parallel_tool_calls": True,
+        "metadata": {"k": "v"},
+        "fallbacks": ["oa"],
+    },
+)
+
+COMPLETIONS = Ingress(
+    "completions", "/v1/completions",
+    lambda alias: {"model": alias, "prompt": "Say hi"},
+    frozenset({"openai", "anthropic", "ollama", "mock"}),
+    {
+        "prompt": "Say hi",
+        "stop": "\n",
+        "n": 1,
+        "temperature": 0.5,
+        "max_tokens": 20,
+        "stream": False,
+        "echo": False,
+        "best_of": 1,
+        "logprobs": 0,
+        "suffix": "",
+        "user": "u-1",
+    },
+)
+
+EMBEDDINGS = Ingress(
+    "embeddings", "/v1/embeddings",
+    lambda alias: {"model": alias, "input": "hello"},
+    frozenset({"openai", "ollama", "mock"}),
+    {
+        "input": ["hello", "world"],
+        "encoding_format": "float",
+        "dimensions": 8,
+        "user": "u-1",
+    },
+)
+
+INGRESSES: list[Ingress] = [CHAT, COMPLETIONS, EMBEDDINGS]
