@@ -23,6 +23,7 @@ from supervisors.transport import HttpTransport, Transport
 from .appkeys import (
     AUDIT,
     BACKGROUND,
+    CACHE,
     GATEWAY,
     LIMITS,
     METRICS,
@@ -33,6 +34,7 @@ from .appkeys import (
     TRACING,
 )
 from .audit import AuditLog, AuditRetention
+from .cache import Backend, MemoryBackend, RedisBackend, ResponseCache
 from .circuit_share import SharedCircuits
 from .config import Settings
 from .crypto import KeyRing
@@ -44,6 +46,7 @@ from .metrics import Metrics
 from .observer import GatewayObserver
 from .payloads import build_payload_store
 from .ratelimit import FailoverRateLimiter, build_rate_limiter
+from .ratelimit.redis_backend import connect_redis
 from .responses.state import ResponseState
 from .router import Router
 from .state import Gateway
@@ -79,8 +82,8 @@ def build_app(settings: Settings) -> web.Application:
     messages_ingress.setup_routes(app)
     admin.setup_routes(app)
     app.cleanup_ctx.extend(
-        [_tracing_ctx, _store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _gateway_ctx, _audit_ctx,
-         _background_ctx]
+        [_tracing_ctx, _store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _cache_ctx,
+         _gateway_ctx, _audit_ctx, _background_ctx]
     )
     return app
 
@@ -135,6 +138,21 @@ async def _session_ctx(app: web.Application) -> AsyncIterator[None]:
     ) as session:
         app[_SESSION] = session
         yield
+
+
+async def _cache_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The response cache: in Redis when configured (shared by replicas), else in process."""
+    settings = app[SETTINGS]
+    backend: Backend
+    if settings.redis_url:
+        backend = RedisBackend(connect_redis(settings.redis_url))
+    else:
+        backend = MemoryBackend(settings.cache_max_bytes)
+    app[CACHE] = ResponseCache(backend, app[METRICS].cache_result)
+    try:
+        yield
+    finally:
+        await backend.aclose()
 
 
 async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .api.ingress import Ingress
 from .audit import AuditLog
+from .cache import ResponseCache
 from .config import Settings
 from .limits import Limits
 from .metrics import Metrics
@@ -27,6 +28,7 @@ LIMITS = web.AppKey("limits", Limits)
 AUDIT = web.AppKey("audit", AuditLog)
 PAYLOADS = web.AppKey("payloads", PayloadStore)
 RESPONSES = web.AppKey("responses", ResponseState)
+CACHE = web.AppKey("cache", ResponseCache)
 #: per request: its id, when it started (perf_counter), and the captured response bytes
 REQUEST_ID = web.RequestKey("request_id", str)
 STARTED = web.RequestKey("started", float)

@@ -142,6 +142,8 @@ class Settings:
     responses_ttl_days: int = 30
     config_poll_interval: float = 1.0
     share_circuit_state: bool = False
+    #: the in-process response cache's bound (keys, values, bookkeeping), when no Redis
+    cache_max_bytes: int = 64 * 1024 * 1024
     openai_api_key: str | None = field(default=None, repr=False)
     demo: bool = False
 
@@ -209,6 +211,7 @@ class Settings:
             responses_ttl_days=_int(env, "RESPONSES_TTL_DAYS", 30, 1),
             config_poll_interval=_float(env, "CONFIG_POLL_INTERVAL", 1.0, 0.05),
             share_circuit_state=_bool(env, "SHARE_CIRCUIT_STATE", False),
+            cache_max_bytes=_int(env, "CACHE_MAX_BYTES", 64 * 1024 * 1024),
             openai_api_key=_str(env, "OPENAI_API_KEY"),
         )
 

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from supervisors.errors import Conflict, InvalidRequest
 
-from ..appkeys import GATEWAY, LIMITS, PAYLOADS, SETTINGS
+from ..appkeys import CACHE, GATEWAY, LIMITS, PAYLOADS, SETTINGS
 from ..auth import ClientKey
 from ..crypto import DecryptionError
 from ..store.base import AuditFilter, AuditRecord
@@ -119,6 +119,7 @@ async def health(request: web.Request, client: ClientKey) -> web.Response:
         "database": database,
         "redis": redis,
         "payload_store": payloads,
+        "cache": request.app[CACHE].backend.snapshot() if CACHE in request.app else None,
         "config": {"version": gateway.version, "last_sync_error": gateway.last_sync_error},
     })
 

@@ -24,6 +24,7 @@ from supervisors.errors import ProxyError, StreamBroken
 from ..appkeys import (
     AUDIT,
     BACKGROUND,
+    CACHE,
     CAPTURE,
     GATEWAY,
     INGRESS,
@@ -36,6 +37,7 @@ from ..appkeys import (
     TRACING,
 )
 from ..auth import ClientKey
+from ..cache import Source
 from ..logs import log_request
 from ..router import Trace
 from ..routing import Route
@@ -72,6 +74,8 @@ def _trace_headers(request_id: str, trace: Trace, extra: dict[str, str]) -> dict
     headers = {**extra, "x-request-id": request_id, "x-proxy-attempts": str(trace.attempts)}
     if trace.provider:
         headers["x-proxy-provider"] = trace.provider
+    if trace.cache:
+        headers["x-proxy-cache"] = trace.cache
     return headers
 
 
@@ -107,9 +111,19 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
             out.status = 200
             return web.Response(body=local, content_type="application/json",
                                 headers={**limit_headers, "x-request-id": request[REQUEST_ID]})
-        if prepared.stream:
-            return await _stream(request, ingress, prepared, route, trace, limit_headers, out)
-        return await _whole(request, ingress, prepared, route, trace, limit_headers, out)
+        step = await app[CACHE].begin(
+            request.headers, _cache_scope(client), ingress.endpoint, route.alias,
+            prepared.body, prepared.stream, route, trace)
+        source = app[ROUTER] if step is None else step.source(app[ROUTER])
+        try:
+            if prepared.stream:
+                return await _stream(request, ingress, prepared, route, trace, limit_headers,
+                                     out, source)
+            return await _whole(request, ingress, prepared, route, trace, limit_headers, out,
+                                source)
+        finally:
+            if step is not None:
+                step.release()
     except ProxyError as err:  # before any byte reached the client: an error response
         out.status, out.error = err.status, err.message
         if trace.attempts:
@@ -125,13 +139,18 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
         _finish(request, ingress.endpoint, trace, out, started)
 
 
+def _cache_scope(client: ClientKey) -> str:
+    """Whose answers may be shared: a tenant's keys share, a key without one keeps its own."""
+    return f"tenant:{client.tenant}" if client.tenant else f"key:{client.id}"
+
+
 async def _whole(
     request: web.Request, ingress: Ingress, prepared: Prepared, route: Route, trace: Trace,
-    limit_headers: dict[str, str], out: _Outcome,
+    limit_headers: dict[str, str], out: _Outcome, source: Source,
 ) -> web.StreamResponse:
     app = request.app
     request_id = request[REQUEST_ID]
-    result = await app[ROUTER].unary(partial(ingress.plan, prepared), route, request_id, trace)
+    result = await source.unary(partial(ingress.plan, prepared), route, request_id, trace)
     app[METRICS].first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
     assert trace.op is not None
     payload = ingress.whole(prepared, result, trace.op)
@@ -145,11 +164,11 @@ async def _whole(
 
 async def _stream(
     request: web.Request, ingress: Ingress, prepared: Prepared, route: Route, trace: Trace,
-    limit_headers: dict[str, str], out: _Outcome,
+    limit_headers: dict[str, str], out: _Outcome, source: Source,
 ) -> web.StreamResponse:
     app = request.app
     request_id = request[REQUEST_ID]
-    relay = app[ROUTER].stream(partial(ingress.plan, prepared), route, request_id, trace)
+    relay = source.stream(partial(ingress.plan, prepared), route, request_id, trace)
     try:
         first = await anext(relay)
     except ProxyError:
@@ -197,7 +216,7 @@ def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
             started: float) -> None:
     app = request.app
     client = out.client
-    usage = trace.usage
+    usage = trace.usage if trace.cache != "hit" else None  # a cache hit costs nothing
     if usage and trace.provider:
         app[METRICS].count_tokens(trace.provider, trace.model or "", usage)
     if trace.resumes:

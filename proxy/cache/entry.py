@@ -1,0 +1,148 @@
+"""A cached answer: what the router produced for a complete, successful request.
+
+An entry keeps the answer in the gateway's internal terms (the operation of the hop that
+served and its OpenAI-shaped objects), so a hit goes out through the ingress codec exactly
+as a fresh answer would: whole answers as ``Result``, streams as chunk batches. Stream
+entries are stored without their usage chunk (OpenAI-shaped operations) and the usage apart, so a
+replay relays a usage chunk exactly when this request's call asks for one
+(``stream_options``), as the upstream adapters do. A whole chat or text completion also replays as a stream; other
+operations replay only in the mode they were stored in.
+
+Serialised with orjson: ``{"v": 1, "op", "kind": "whole"|"stream", "obj" | "chunks",
+"usage"}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from supervisors.messages import Chunk, Op, Result
+
+__all__ = ["Entry", "is_usage_chunk"]
+
+_VERSION = 1
+#: operations whose chunks are OpenAI's (a usage chunk of their own, turnable from whole)
+_OPENAI = ("chat", "completions")
+
+
+def is_usage_chunk(obj: dict[str, Any]) -> bool:
+    """OpenAI's final usage chunk: no choices, a usage object."""
+    return not obj.get("choices") and isinstance(obj.get("usage"), dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    op: Op
+    #: a whole answer's object, or ``None`` for a stream
+    obj: dict[str, Any] | None
+    #: a stream's chunk objects (no usage chunk), or ``None`` for a whole answer
+    chunks: tuple[dict[str, Any], ...] | None
+    usage: dict[str, Any] | None
+
+    @classmethod
+    def whole(cls, op: Op, result: Result) -> Entry:
+        obj = result.obj
+        usage = obj.get("usage")
+        return cls(op, obj, None, usage if isinstance(usage, dict) else None)
+
+    @classmethod
+    def stream(cls, op: Op, batches: list[list[Chunk]], usage: dict[str, Any] | None) -> Entry:
+        openai = op in _OPENAI
+        chunks = tuple(c.obj for batch in batches for c in batch
+                       if not (openai and is_usage_chunk(c.obj)))
+        return cls(op, None, chunks, usage)
+
+    def encode(self) -> bytes:
+        data: dict[str, Any] = {"v": _VERSION, "op": self.op, "usage": self.usage}
+        if self.obj is not None:
+            data["kind"], data["obj"] = "whole", self.obj
+        else:
+            data["kind"], data["chunks"] = "stream", self.chunks
+        return orjson.dumps(data)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Entry | None:
+        """The entry, or ``None`` for anything unreadable (another version, corruption)."""
+        try:
+            data = orjson.loads(raw)
+            if data.get("v") != _VERSION:
+                return None
+            usage = data.get("usage")
+            usage = usage if isinstance(usage, dict) else None
+            if data["kind"] == "whole" and isinstance(data.get("obj"), dict):
+                return cls(data["op"], data["obj"], None, usage)
+            if data["kind"] == "stream" and isinstance(data.get("chunks"), list):
+                return cls(data["op"], None, tuple(data["chunks"]), usage)
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+            return None
+        return None
+
+    # -- replay ------------------------------------------------------------------------
+
+    def result(self) -> Result | None:
+        """The whole answer, when this entry holds one."""
+        return None if self.obj is None else Result(self.obj)
+
+    def batches(self, with_usage: bool) -> list[list[Chunk]] | None:
+        """The answer as stream batches (one batch), with a usage chunk when asked; a
+        whole chat or text completion is turned into its chunks; ``None`` when it cannot
+        be replayed as a stream."""
+        if self.chunks is not None:
+            objs = list(self.chunks)
+            template = objs[-1] if objs else {}
+        elif self.obj is not None and self.op in _OPENAI:
+            objs = _as_chunks(self.op, self.obj)
+            template = self.obj
+        else:
+            return None
+        if with_usage and self.usage is not None and self.op in _OPENAI:
+            objs.append(_usage_chunk(self.op, template, self.usage))
+        return [[Chunk(o) for o in objs]]
+
+
+def _usage_chunk(op: Op, template: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+    chunk: dict[str, Any] = {k: template[k] for k in ("id", "created", "model", "system_fingerprint")
+             if k in template}
+    chunk["object"] = "chat.completion.chunk" if op == "chat" else "text_completion"
+    chunk["choices"] = []
+    chunk["usage"] = usage
+    return chunk
+
+
+def _as_chunks(op: Op, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole chat completion / text completion as the chunks a stream of it carries:
+    one with each choice's content, then one with each choice's finish reason."""
+    base: dict[str, Any] = {k: obj[k] for k in ("id", "created", "model", "system_fingerprint") if k in obj}
+    choices = [c for c in obj.get("choices") or () if isinstance(c, dict)]
+    if op == "completions":
+        base["object"] = "text_completion"
+        content = [{"index": c.get("index", i), "text": c.get("text") or "",
+                    "logprobs": c.get("logprobs"), "finish_reason": None}
+                   for i, c in enumerate(choices)]
+        ends = [{"index": c.get("index", i), "text": "", "logprobs": None,
+                 "finish_reason": c.get("finish_reason")} for i, c in enumerate(choices)]
+    else:
+        base["object"] = "chat.completion.chunk"
+        content = [{"index": c.get("index", i), "delta": _delta(c.get("message") or {}),
+                    "logprobs": c.get("logprobs"), "finish_reason": None}
+                   for i, c in enumerate(choices)]
+        ends = [{"index": c.get("index", i), "delta": {}, "logprobs": None,
+                 "finish_reason": c.get("finish_reason")} for i, c in enumerate(choices)]
+    return [{**base, "choices": content}, {**base, "choices": ends}]
+
+
+def _delta(message: dict[str, Any]) -> dict[str, Any]:
+    delta: dict[str, Any] = {"role": message.get("role") or "assistant"}
+    for key in ("content", "refusal"):
+        if message.get(key) is not None:
+            delta[key] = message[key]
+    tool_calls = message.get("tool_calls")
+    if isinstance(tool_calls, list) and tool_calls:
+        delta["tool_calls"] = [{"index": i, **call} for i, call in enumerate(tool_calls)
+                               if isinstance(call, dict)]
+    if "content" not in delta:
+        delta["content"] = None
+    return delta

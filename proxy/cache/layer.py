@@ -1,0 +1,243 @@
+"""The exact response cache on the request path: policy, key, single flight, replay.
+
+Off unless the route's mappings set ``config.cache_ttl`` or the request sends
+``x-proxy-cache-ttl: <seconds>`` (``0`` turns it off for that request).
+``Cache-Control: no-cache`` skips the lookup (``bypass``), ``no-store`` skips storing.
+The key hashes the client's scope (its tenant, else the key itself, so tenants never
+share), the endpoint, the alias and the request body with sorted keys, without
+``stream``, ``stream_options`` and ``user``.
+
+A miss leads a *flight* for its key: identical requests arriving meanwhile wait for it
+(within their own deadline) and are then served from what it stored, so the upstream is
+called once. Only complete, successful, unresumed answers are stored. A hit goes out
+through the ingress codec like a fresh answer, costs nothing (``trace.cache == "hit"``:
+no tokens charged, no spend) and is audited with the reason ``cache_hit``. A shared cache
+that fails is bypassed, never an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
+from typing import Any, Protocol
+
+import orjson
+
+from supervisors.errors import InvalidRequest
+from supervisors.messages import Chunk, Result
+
+from ..router import Plan, Trace
+from ..routing import Route
+from .backend import Backend, CacheUnavailable
+from .entry import Entry
+
+__all__ = ["CacheStep", "ResponseCache", "Source"]
+
+TTL_HEADER = "x-proxy-cache-ttl"
+MAX_TTL = 31_536_000
+_IGNORED = ("stream", "stream_options", "user")
+
+
+class Source(Protocol):
+    """What answers a request: the router, or the cache in front of it."""
+
+    async def unary(self, plan: Plan, route: Route, request_id: str, trace: Trace) -> Result: ...
+
+    def stream(self, plan: Plan, route: Route, request_id: str,
+               trace: Trace) -> AsyncGenerator[list[Chunk], None]: ...
+
+
+class ResponseCache:
+    def __init__(self, backend: Backend, on_result: Callable[[str], None]) -> None:
+        self.backend = backend
+        self._on_result = on_result
+        self._flights: dict[str, asyncio.Future[None]] = {}
+
+    async def begin(self, headers: Mapping[str, str], scope: str, endpoint: str, alias: str,
+                    body: dict[str, Any], stream: bool, route: Route,
+                    trace: Trace) -> CacheStep | None:
+        """The cache's part in one request, or ``None`` when the cache is off for it."""
+        raw_ttl = headers.get(TTL_HEADER)
+        if raw_ttl is None and not route.cache_ttl:
+            return None
+        ttl = route.cache_ttl if raw_ttl is None else _ttl(raw_ttl)
+        if ttl <= 0:
+            return None
+        control = _directives(headers.get("Cache-Control"))
+        step = CacheStep(self, cache_key(scope, endpoint, alias, body), ttl,
+                         "no-store" not in control, stream)
+        if "no-cache" in control:
+            trace.cache = "bypass"
+        else:
+            await step.lookup(route.budget, trace)
+        self._on_result(trace.cache or "bypass")
+        if trace.cache == "hit":
+            trace.reasons.append("cache_hit")
+        return step
+
+
+def cache_key(scope: str, endpoint: str, alias: str, body: dict[str, Any]) -> str:
+    canonical = {k: v for k, v in body.items() if k not in _IGNORED}
+    material = orjson.dumps([scope, endpoint, alias, canonical], option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(material, digest_size=24).hexdigest()
+
+
+def _ttl(raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or int(value) > MAX_TTL:
+        raise InvalidRequest(f"{TTL_HEADER} must be a whole number of seconds from 0 to "
+                             f"{MAX_TTL}", param=TTL_HEADER)
+    return int(value)
+
+
+def _directives(raw: str | None) -> frozenset[str]:
+    if not raw:
+        return frozenset()
+    return frozenset(part.split("=", 1)[0].strip().lower() for part in raw.split(","))
+
+
+class CacheStep:
+    """One request's use of the cache: its lookup (with the entry on a hit), its flight
+    when it leads one, and the source that answers it."""
+
+    __slots__ = ("_cache", "_leading", "entry", "key", "store", "stream", "ttl")
+
+    def __init__(self, cache: ResponseCache, key: str, ttl: int, store: bool,
+                 stream: bool) -> None:
+        self._cache = cache
+        self.key = key
+        self.ttl = ttl
+        self.store = store
+        self.stream = stream
+        self.entry: Entry | None = None
+        self._leading = False
+
+    async def lookup(self, within: float, trace: Trace) -> None:
+        flights = self._cache._flights
+        waited = False
+        while True:
+            flight = flights.get(self.key)
+            if flight is not None and not waited:
+                waited = True
+                try:
+                    await asyncio.wait_for(asyncio.shield(flight), within)
+                except TimeoutError:
+                    pass
+            try:
+                raw = await self._cache.backend.get(self.key)
+            except CacheUnavailable:
+                trace.cache, self.store = "bypass", False
+                return
+            entry = Entry.decode(raw) if raw is not None else None
+            if entry is not None and self._fits(entry):
+                self.entry, trace.cache = entry, "hit"
+                return
+            trace.cache = "miss"
+            if not self.store or waited:
+                return
+            if self.key not in flights:
+                flights[self.key] = asyncio.get_running_loop().create_future()
+                self._leading = True
+                return
+
+    def _fits(self, entry: Entry) -> bool:
+        """Can this entry answer this request (a stream entry cannot answer a whole
+        request; only chat and text completions turn from whole into a stream)?"""
+        if self.stream:
+            return entry.chunks is not None or entry.op in ("chat", "completions")
+        return entry.obj is not None
+
+    def source(self, router: Source) -> Source:
+        if self.entry is not None:
+            return _Replay(self.entry)
+        return _Recording(router, self) if self.store else router
+
+    def release(self) -> None:
+        """Wake the requests waiting for this one's answer (stored or not)."""
+        if self._leading:
+            self._leading = False
+            flight = self._cache._flights.pop(self.key, None)
+            if flight is not None and not flight.done():
+                flight.set_result(None)
+
+    async def put(self, entry: Entry) -> None:
+        value = entry.encode()
+        try:
+            await self._cache.backend.set(self.key, value, self.ttl)
+        except CacheUnavailable:
+            pass
+
+
+class _Replay:
+    """A hit: the stored answer, in the terms of the hop that once served it."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: Entry) -> None:
+        self._entry = entry
+
+    def _serve(self, trace: Trace) -> None:
+        entry = self._entry
+        trace.op, trace.usage = entry.op, entry.usage
+        model = (entry.obj or (entry.chunks[0] if entry.chunks else {})).get("model")
+        trace.model = model if isinstance(model, str) else None
+
+    async def unary(self, plan: Plan, route: Route, request_id: str, trace: Trace) -> Result:
+        self._serve(trace)
+        result = self._entry.result()
+        assert result is not None
+        return result
+
+    async def stream(self, plan: Plan, route: Route, request_id: str,
+                     trace: Trace) -> AsyncGenerator[list[Chunk], None]:
+        self._serve(trace)
+        batches = self._entry.batches(_asks_usage(plan, route, self._entry))
+        assert batches is not None
+        for batch in batches:
+            yield batch
+
+
+def _asks_usage(plan: Plan, route: Route, entry: Entry) -> bool:
+    """Would this request's call, to a hop of the entry's operation, carry a usage chunk
+    (``stream_options.include_usage``)? Then the replay carries one too."""
+    for hop in route.hops:
+        call = plan(hop, None)
+        if call.op == entry.op:
+            options = call.body.get("stream_options")
+            return isinstance(options, dict) and bool(options.get("include_usage"))
+    return False
+
+
+class _Recording:
+    """A miss: the router answers, and a complete, unresumed answer is stored."""
+
+    __slots__ = ("_router", "_step")
+
+    def __init__(self, router: Source, step: CacheStep) -> None:
+        self._router = router
+        self._step = step
+
+    async def unary(self, plan: Plan, route: Route, request_id: str, trace: Trace) -> Result:
+        result = await self._router.unary(plan, route, request_id, trace)
+        if not trace.resumes and trace.op is not None:
+            await self._step.put(Entry.whole(trace.op, result))
+        return result
+
+    async def stream(self, plan: Plan, route: Route, request_id: str,
+                     trace: Trace) -> AsyncGenerator[list[Chunk], None]:
+        limit = self._step._cache.backend.max_entry_bytes
+        kept: list[list[Chunk]] | None = []
+        size = 0
+        async with aclosing(self._router.stream(plan, route, request_id, trace)) as relay:
+            async for batch in relay:
+                if kept is not None:
+                    size += sum(len(c.raw) if c.raw is not None else 256 for c in batch)
+                    if size <= limit:
+                        kept.append(batch)
+                    else:
+                        kept = None  # too large to keep: served, not stored
+                yield batch
+        if kept is not None and not trace.resumes and trace.op is not None:
+            await self._step.put(Entry.stream(trace.op, kept, trace.usage))
