@@ -38,6 +38,12 @@ def test_quick_bench_produces_every_figure_with_zero_errors(tmp_path: Path) -> N
         assert result["closed"]["ok"] > 0 and result["stream"]["chunks"] > 0
         assert set(result["open"]) == {"10", "50", "200"}
         assert result["errors"] == 0 and result["malformed"] == 0
+    responses = doc["targets"]["proxy"]["responses"]
+    assert set(responses) == {"chat", "responses_store", "responses_no_store", "chat_stream",
+                              "responses_stream_store", "responses_stream_no_store"}
+    for run_name, run_result in responses.items():
+        assert run_result["ok"] > 0 and run_result["errors"] == 0, run_name
+        assert isinstance(run_result["cpu_ms_per_request"], float), run_name
     memory = doc["targets"]["proxy"]["memory"]
     assert memory["streams_open"] == memory["streams"] and memory["rss_mb_all_open"] > 10
     assert doc["exit_codes"]["proxy"] == 0, "the gateway did not shut down cleanly"

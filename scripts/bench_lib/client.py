@@ -3,6 +3,7 @@ asyncio protocol (cheap enough that the generator is never the bottleneck).
 
 Every response is checked: status 200; a JSON body with ``choices``; or, for a stream,
 chunked framing, every SSE event ``data: <json>`` with ``choices``, ``data: [DONE]`` last
+(for the Responses API: typed events, text deltas counted, ``response.completed`` last)
 and exactly the expected number of chunks. Anything else is an error or a malformed event.
 """
 
@@ -198,6 +199,8 @@ class Conn(asyncio.Protocol):
                 break
             event = sse[start:end]
             start = end + 2
+            if event.startswith(b"event: "):  # Responses API: typed events
+                event = event[event.find(b"\n") + 1:] if b"\n" in event else b""
             if not event.startswith(b"data: ") or self._sse_done:
                 out.malformed += 1
                 continue
@@ -212,6 +215,8 @@ class Conn(asyncio.Protocol):
                 continue
             if not isinstance(obj, dict):
                 out.malformed += 1
+            elif "type" in obj and "sequence_number" in obj:
+                self._typed(obj)
             elif obj.get("choices"):
                 out.chunks += 1
                 if out.first_chunk_at is None:
@@ -219,6 +224,20 @@ class Conn(asyncio.Protocol):
             elif "error" in obj:
                 out.error = f"in-band error: {obj['error']}"
         self._sse = sse[start:]
+
+    def _typed(self, obj: dict[str, object]) -> None:
+        """A Responses API event: text deltas count as chunks, ``response.completed`` ends
+        the stream like ``[DONE]``."""
+        out = self._out
+        kind = obj["type"]
+        if kind == "response.output_text.delta":
+            out.chunks += 1
+            if out.first_chunk_at is None:
+                out.first_chunk_at = time.perf_counter()
+        elif kind == "response.completed":
+            self._sse_done = True
+        elif kind in ("response.failed", "response.incomplete", "error"):
+            out.error = f"in-band {kind}"
 
     def _end_stream(self) -> None:
         if self._expect is None:
@@ -253,7 +272,9 @@ class Conn(asyncio.Protocol):
         except orjson.JSONDecodeError:
             self._finish(False, "invalid JSON body")
             return
-        if isinstance(obj, dict) and obj.get("choices"):
+        if isinstance(obj, dict) and (
+            obj.get("choices") or (obj.get("object") == "response"
+                                   and obj.get("status") == "completed")):
             self._finish(True, None)
         else:
             self._finish(False, "JSON body without choices")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -18,7 +18,7 @@ from .report import pct
 
 __all__ = ["PHASES", "QUICK", "Bench", "CpuUse", "Plan"]
 
-PHASES = ("closed", "open", "stream", "memory")
+PHASES = ("closed", "open", "stream", "memory", "responses")
 _MB = 1024 * 1024
 
 
@@ -46,6 +46,9 @@ class Plan:
     #: scripts/bench_ratelimit.py inside the limits phase: calls per row, cap per row
     ratelimit_calls: int = 10_000
     ratelimit_seconds: float = 2.0
+    #: each run of the responses phase (chat and Responses, whole and streamed, store
+    #: on and off) is a closed loop of this long at ``closed_concurrency``
+    responses_seconds: float = 4.0
 
     def models(self) -> list[str]:
         return [self.unary_model, self.stream_model, self.hold_model]
@@ -68,7 +71,7 @@ QUICK = Plan(closed_concurrency=16, closed_seconds=1.0,
              stream_chunks=20, stream_seconds=0.8, hold_streams=50, hold_chunks=10,
              hold_delay_ms=40, warmup_seconds=0.2, compare_requests=300,
              compare_concurrency=16, compare_open=(50, 0.6), workers_seconds=1.0,
-             ratelimit_calls=500, ratelimit_seconds=0.3)
+             ratelimit_calls=500, ratelimit_seconds=0.3, responses_seconds=0.4)
 
 
 def _body(model: str, stream: bool) -> bytes:
@@ -76,6 +79,15 @@ def _body(model: str, stream: bool) -> bytes:
         "model": model, "stream": stream, "max_tokens": 64, "temperature": 0.2,
         "messages": [{"role": "system", "content": "You are a terse benchmark assistant."},
                      {"role": "user", "content": "Say hello to the gateway benchmark."}],
+    })
+
+
+def _responses_body(model: str, stream: bool, store: bool) -> bytes:
+    """The same conversation as ``_body``, as a Responses API request."""
+    return orjson.dumps({
+        "model": model, "stream": stream, "store": store, "max_output_tokens": 64,
+        "temperature": 0.2, "instructions": "You are a terse benchmark assistant.",
+        "input": "Say hello to the gateway benchmark.",
     })
 
 
@@ -232,6 +244,31 @@ class Bench:
         })
         return summary
 
+    async def responses(self, name: str) -> dict[str, Any]:
+        """``POST /v1/responses`` beside chat completions on the same gateway: CPU per
+        request whole and streamed, with ``store`` on (written behind the answer) and off."""
+        p = self.plan
+        chat = self.targets[name]
+        responses = replace(chat, path="/v1/responses")
+        runs = (
+            ("chat", chat, _body(p.unary_model, False), None),
+            ("responses_store", responses, _responses_body(p.unary_model, False, True), None),
+            ("responses_no_store", responses, _responses_body(p.unary_model, False, False),
+             None),
+            ("chat_stream", chat, _body(p.stream_model, True), p.stream_chunks),
+            ("responses_stream_store", responses,
+             _responses_body(p.stream_model, True, True), p.stream_chunks),
+            ("responses_stream_no_store", responses,
+             _responses_body(p.stream_model, True, False), p.stream_chunks),
+        )
+        out: dict[str, Any] = {}
+        for label, target, body, expect in runs:
+            raw = build_request(target.host, target.port, target.path, body, target.token)
+            s, cpu = await self.measure(name, lambda t=target, r=raw, e=expect: closed_loop(  # type: ignore[misc]
+                t, r, e, concurrency=p.closed_concurrency, duration=p.responses_seconds))
+            out[label] = self.summary(s, cpu)
+        return out
+
     async def run(self, phases: tuple[str, ...], log: Callable[[str], None]) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {n: {} for n in self.targets}
         for name in self.targets:
@@ -241,11 +278,14 @@ class Bench:
             for name in self.targets:
                 if phase == "memory" and name not in self.mid_pids:
                     continue
+                if phase == "responses" and name != "proxy":
+                    continue  # only the gateway speaks the Responses API
                 log(f"{phase}: {name}")
                 results[name][phase] = await getattr(self, phase)(name)
         for res in results.values():
             parts = [res[ph] for ph in ("closed", "stream", "memory") if ph in res]
             parts += list(res.get("open", {}).values())
+            parts += list(res.get("responses", {}).values())
             res["errors"] = res["warmup_errors"] + sum(x["errors"] for x in parts)
             res["malformed"] = sum(x["malformed"] for x in parts)
         return results
