@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .config import Settings
+from .datadir import private_dirs
 
 __all__ = [
     "InvalidPayloadKey",
@@ -147,7 +148,7 @@ class LocalPayloadStore:
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -185,7 +186,7 @@ class LocalPayloadStore:
         return removed
 
     def _probe(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dirs(self.root)
         if not os.access(self.root, os.W_OK):
             raise PermissionError(f"{self.root} is not writable")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import ConfigError, Settings
 from .crypto import generate_fernet_key
+from .datadir import private_dirs
 
 __all__ = ["ensure_secrets"]
 
@@ -27,7 +28,7 @@ _FILES = {
 def _read_or_create(path: Path, make: str) -> tuple[str, bool]:
     if path.exists():
         return path.read_text().strip(), False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(make + "\n")

@@ -22,6 +22,7 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
+from proxy.datadir import private_file
 from proxy.store.base import MigrationError
 from proxy.store.urls import DatabaseURL, parse_database_url
 
@@ -85,7 +86,7 @@ def apply_migrations(database_url: str, migrations_dir: Path | None = None) -> i
 
     url = parse_database_url(database_url)
     if url.sqlite_path is not None:
-        url.sqlite_path.resolve().parent.mkdir(parents=True, exist_ok=True)
+        private_file(url.sqlite_path.resolve())  # created 0600 before SQLite opens it
     directory = migrations_dir or find_migrations_dir()
     try:
         migrations = read_migrations(str(directory))

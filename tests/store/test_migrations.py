@@ -116,8 +116,8 @@ async def test_groups_migration_keeps_existing_mappings(database_url: str,
     mappings of one alias at the same order_index."""
     first_only = tmp_path / "migrations"
     first_only.mkdir()
-    (first_only / "0001_initial.py").write_text(
-        (find_migrations_dir() / "0001_initial.py").read_text())
+    for earlier in ("0001_initial.py", "0002_audit_and_secrets.py"):  # what the store needs
+        (first_only / earlier).write_text((find_migrations_dir() / earlier).read_text())
     await asyncio.to_thread(apply_migrations, database_url, first_only)
     store = await open_store(database_url)
     try:
