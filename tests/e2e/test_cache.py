@@ -224,3 +224,50 @@ def test_in_process_cache_stays_under_cache_max_bytes(gateway: ProxyProcess,
     assert cache["backend"] == "memory" and cache["max_bytes"] == MAX_BYTES
     assert MAX_BYTES // 2 < cache["bytes"] <= MAX_BYTES  # full, and evicting to stay under
     assert cache["entries"] < 150
+
+
+def _sse_text(resp: httpx.Response, kind: str) -> str:
+    """The answer text of an Anthropic (``messages``) or Responses (``responses``) stream."""
+    text = ""
+    for line in resp.text.splitlines():
+        if not line.startswith("data: {"):
+            continue
+        event = json.loads(line[6:])
+        if kind == "messages" and event.get("type") == "content_block_delta":
+            text += event["delta"].get("text", "")
+        if kind == "responses" and event.get("type") == "response.output_text.delta":
+            text += event["delta"]
+    return text
+
+
+def test_messages_and_responses_hits_go_through_their_codecs(
+        gateway: ProxyProcess, fake: FakeUpstream) -> None:
+    prompt = f"question {uuid.uuid4().hex}"
+    with _http(gateway) as http:
+        messages = {"model": "cached", "max_tokens": 20,
+                    "messages": [{"role": "user", "content": prompt}]}
+        first = http.post("/v1/messages", json=messages)
+        second = http.post("/v1/messages", json=messages)
+        streamed = http.post("/v1/messages", json={**messages, "stream": True})
+        assert first.status_code == second.status_code == streamed.status_code == 200
+        assert [r.headers["x-proxy-cache"] for r in (first, second, streamed)] == [
+            "miss", "hit", "hit"]
+        text = "".join(b["text"] for b in first.json()["content"] if b["type"] == "text")
+        assert second.json()["content"] == first.json()["content"]
+        assert text and _sse_text(streamed, "messages") == text
+        assert "event: message_stop" in streamed.text
+
+        responses = {"model": "cached", "input": prompt, "max_output_tokens": 20,
+                     "store": False}
+        first = http.post("/v1/responses", json=responses)
+        second = http.post("/v1/responses", json=responses)
+        streamed = http.post("/v1/responses", json={**responses, "stream": True})
+        assert [r.headers["x-proxy-cache"] for r in (first, second, streamed)] == [
+            "miss", "hit", "hit"]
+        def words(resp: httpx.Response) -> str:  # each replay is a new response object
+            return "".join(c["text"] for o in resp.json()["output"] if o["type"] == "message"
+                           for c in o["content"] if c["type"] == "output_text")
+
+        assert words(first) and words(second) == words(first)
+        assert _sse_text(streamed, "responses") == words(first)
+    assert _calls(fake) == 2  # one per front end: their keys differ by endpoint
