@@ -32,6 +32,11 @@ def _text_of(choice: dict[str, Any]) -> str | None:
     return choice.get("text")
 
 
+
+def _obj(value: Any) -> dict[str, Any]:
+    """A nested object of an upstream event, or an empty one when it is not an object."""
+    return value if isinstance(value, dict) else {}
+
 class StreamText:
     __slots__ = ("_parts", "finish", "resumable")
 
@@ -65,20 +70,20 @@ class StreamText:
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "content_block_delta":
-            delta = event.get("delta") or {}
+            delta = _obj(event.get("delta"))
             if delta.get("type") == "text_delta":
                 if delta.get("text"):
                     self._parts.append(str(delta["text"]))
             elif delta.get("type") not in _PASSIVE_DELTAS:
                 self.resumable = False
         elif kind == "content_block_start":
-            block = event.get("content_block") or {}
+            block = _obj(event.get("content_block"))
             if block.get("type") not in _PASSIVE_BLOCKS:
                 self.resumable = False
             elif block.get("type") == "text" and block.get("text"):
                 self._parts.append(str(block["text"]))
         elif kind == "message_delta":
-            reason = (event.get("delta") or {}).get("stop_reason")
+            reason = _obj(event.get("delta")).get("stop_reason")
             if reason:
                 self.finish = str(reason)
 
@@ -150,7 +155,7 @@ class PrefixSkipper:
         event = chunk.obj
         kind = event.get("type")
         if kind == "content_block_delta":
-            delta = event.get("delta") or {}
+            delta = _obj(event.get("delta"))
             if event.get("index") in self._dropped or delta.get("type") in _THINKING_DELTAS:
                 return
             if delta.get("type") != "text_delta":
@@ -159,7 +164,7 @@ class PrefixSkipper:
             if text:
                 out.append(Chunk({**event, "delta": {**delta, "text": text}}, None))
         elif kind == "content_block_start":
-            block = event.get("content_block") or {}
+            block = _obj(event.get("content_block"))
             if block.get("type") in ("thinking", "redacted_thinking"):
                 self._dropped.add(event.get("index"))
                 return

@@ -42,6 +42,11 @@ def _event(obj: dict[str, Any]) -> bytes:
     return _frame(obj["type"], orjson.dumps(obj))
 
 
+
+def _obj(value: Any) -> dict[str, Any]:
+    """A nested object of an upstream event, or an empty one when it is not an object."""
+    return value if isinstance(value, dict) else {}
+
 class MessagesStream:
     __slots__ = (
         "_ended",
@@ -126,7 +131,7 @@ class MessagesStream:
                 return
             self._close(out)
             index = self._next
-            block = event.get("content_block") or {}
+            block = _obj(event.get("content_block"))
             self._open, self._open_text, self._next = index, block.get("type") == "text", index + 1
             if self._remap or event.get("index") != index:
                 self._map[event.get("index")] = index
@@ -149,7 +154,7 @@ class MessagesStream:
                 return
             self._open = None
         elif kind == "message_delta":
-            delta = event.get("delta") or {}
+            delta = _obj(event.get("delta"))
             self._stop = delta.get("stop_reason") or self._stop
             self._ended = 1
         elif kind == "message_stop":
@@ -159,7 +164,7 @@ class MessagesStream:
 
     def _continues(self, event: dict[str, Any]) -> bool:
         """The first text block of a resumed answer continues the client's open one."""
-        block = event.get("content_block") or {}
+        block = _obj(event.get("content_block"))
         if block.get("type") == "text" and self._open is not None and self._open_text:
             self._map[event.get("index")] = self._open
             return True
@@ -186,16 +191,20 @@ class MessagesStream:
         choices = obj.get("choices")
         if not choices:
             return
-        choice = choices[0]
-        delta = choice.get("delta") or {}
+        choice = choices[0] if isinstance(choices, list) else None
+        if not isinstance(choice, dict):
+            return
+        delta = _obj(choice.get("delta"))
         text = delta.get("content")
         if text:
             if not (self._open is not None and self._open_text):
                 self._block(out, {"type": "text", "text": ""}, text=True)
             out.append(_event({"type": "content_block_delta", "index": self._open,
                                "delta": {"type": "text_delta", "text": text}}))
-        for call in delta.get("tool_calls") or ():
-            self._tool_call(call, out)
+        calls = delta.get("tool_calls")
+        for call in calls if isinstance(calls, list) else ():
+            if isinstance(call, dict):
+                self._tool_call(call, out)
         if choice.get("finish_reason"):
             self._close(out)
             self._stop, self._stop_sequence = stop_of(choice, self._stop_sequences)
@@ -204,7 +213,7 @@ class MessagesStream:
 
     def _tool_call(self, call: dict[str, Any], out: list[bytes]) -> None:
         position = call.get("index", 0)
-        function = call.get("function") or {}
+        function = _obj(call.get("function"))
         index = self._tools.get(position)
         if index is None:
             index = self._block(out, {

@@ -188,7 +188,8 @@ def _tools(body: dict[str, Any], chat: dict[str, Any], ignored: list[str]) -> No
             functions.append({"type": "function", "function": function})
         else:
             ignored.append(tool["name"])
-    for server in body.get("mcp_servers") or ():
+    servers = body.get("mcp_servers")
+    for server in servers if isinstance(servers, list) else ():
         if isinstance(server, dict) and isinstance(server.get("name"), str):
             ignored.append(f"mcp:{server['name']}")
     choice = body.get("tool_choice")

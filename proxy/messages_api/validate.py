@@ -43,7 +43,8 @@ def _common(body: dict[str, Any]) -> None:
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
             raise _fail(f"messages.{i}: Input should be a valid dictionary", f"messages.{i}")
-        if message.get("role") not in _ROLES:
+        role = message.get("role")
+        if not isinstance(role, str) or role not in _ROLES:
             raise _fail(f"messages.{i}.role: Input should be 'user' or 'assistant'",
                         f"messages.{i}.role")
         content = message.get("content")
@@ -70,7 +71,8 @@ def _common(body: dict[str, Any]) -> None:
                 raise _fail(f"tools.{k}.name: Field required", f"tools.{k}.name")
     choice = body.get("tool_choice")
     if choice is not None and (
-        not isinstance(choice, dict) or choice.get("type") not in _TOOL_CHOICES
+        not isinstance(choice, dict) or not isinstance(choice.get("type"), str)
+        or choice["type"] not in _TOOL_CHOICES
     ):
         raise _fail("tool_choice: Input tag should be 'auto', 'any', 'tool' or 'none'",
                     "tool_choice")
