@@ -44,6 +44,12 @@ def test_quick_bench_produces_every_figure_with_zero_errors(tmp_path: Path) -> N
     for run_name, run_result in responses.items():
         assert run_result["ok"] > 0 and run_result["errors"] == 0, run_name
         assert isinstance(run_result["cpu_ms_per_request"], float), run_name
+    messages = doc["targets"]["proxy"]["messages"]
+    for case in ("chat", "messages_translated", "messages_native"):
+        for kind in ("unary", "stream"):
+            row = messages[f"{case}_{kind}"]
+            assert row["ok"] > 0 and row["errors"] == 0, (case, kind, row)
+            assert isinstance(row["cpu_ms_per_request"], float)
     memory = doc["targets"]["proxy"]["memory"]
     assert memory["streams_open"] == memory["streams"] and memory["rss_mb_all_open"] > 10
     assert doc["exit_codes"]["proxy"] == 0, "the gateway did not shut down cleanly"

@@ -5,6 +5,9 @@ Every response is checked: status 200; a JSON body with ``choices``; or, for a s
 chunked framing, every SSE event ``data: <json>`` with ``choices``, ``data: [DONE]`` last
 (for the Responses API: typed events, text deltas counted, ``response.completed`` last)
 and exactly the expected number of chunks. Anything else is an error or a malformed event.
+Anthropic Messages answers are checked the same way: a ``message`` with content, or
+``event: <type>`` events whose ``content_block_delta`` count as chunks, ending with
+``message_stop``.
 """
 
 from __future__ import annotations
@@ -217,6 +220,8 @@ class Conn(asyncio.Protocol):
                 out.malformed += 1
             elif "type" in obj and "sequence_number" in obj:
                 self._typed(obj)
+            elif isinstance(obj.get("type"), str) and "choices" not in obj:
+                self._anthropic(obj)
             elif obj.get("choices"):
                 out.chunks += 1
                 if out.first_chunk_at is None:
@@ -238,6 +243,20 @@ class Conn(asyncio.Protocol):
             self._sse_done = True
         elif kind in ("response.failed", "response.incomplete", "error"):
             out.error = f"in-band {kind}"
+
+    def _anthropic(self, obj: dict[str, object]) -> None:
+        """An Anthropic Messages event: content deltas count as chunks, ``message_stop``
+        ends the stream like ``[DONE]``."""
+        out = self._out
+        kind = obj["type"]
+        if kind == "content_block_delta":
+            out.chunks += 1
+            if out.first_chunk_at is None:
+                out.first_chunk_at = time.perf_counter()
+        elif kind == "message_stop":
+            self._sse_done = True
+        elif kind == "error":
+            out.error = f"in-band error: {obj.get('error')}"
 
     def _end_stream(self) -> None:
         if self._expect is None:
@@ -274,7 +293,8 @@ class Conn(asyncio.Protocol):
             return
         if isinstance(obj, dict) and (
             obj.get("choices") or (obj.get("object") == "response"
-                                   and obj.get("status") == "completed")):
+                                   and obj.get("status") == "completed")
+                or (obj.get("type") == "message" and obj.get("content"))):
             self._finish(True, None)
         else:
-            self._finish(False, "JSON body without choices")
+            self._finish(False, "JSON body without choices (or Messages content)")

@@ -18,7 +18,13 @@ from .report import pct
 
 __all__ = ["PHASES", "QUICK", "Bench", "CpuUse", "Plan"]
 
-PHASES = ("closed", "open", "stream", "memory", "responses")
+PHASES = ("closed", "open", "stream", "memory", "responses", "messages")
+#: the Messages phase: (row, path, model prefix) — chat completions beside it for scale
+MESSAGES_CASES = (
+    ("chat", "/v1/chat/completions", ""),
+    ("messages_translated", "/v1/messages", ""),  # → the openai provider
+    ("messages_native", "/v1/messages", "bench-anthropic/"),  # → the anthropic provider
+)
 _MB = 1024 * 1024
 
 
@@ -49,6 +55,9 @@ class Plan:
     #: each run of the responses phase (chat and Responses, whole and streamed, store
     #: on and off) is a closed loop of this long at ``closed_concurrency``
     responses_seconds: float = 4.0
+    #: the Messages phase: closed loop per case, streamed and not
+    messages_concurrency: int = 32
+    messages_seconds: float = 4.0
 
     def models(self) -> list[str]:
         return [self.unary_model, self.stream_model, self.hold_model]
@@ -71,7 +80,8 @@ QUICK = Plan(closed_concurrency=16, closed_seconds=1.0,
              stream_chunks=20, stream_seconds=0.8, hold_streams=50, hold_chunks=10,
              hold_delay_ms=40, warmup_seconds=0.2, compare_requests=300,
              compare_concurrency=16, compare_open=(50, 0.6), workers_seconds=1.0,
-             ratelimit_calls=500, ratelimit_seconds=0.3, responses_seconds=0.4)
+             ratelimit_calls=500, ratelimit_seconds=0.3, responses_seconds=0.4,
+             messages_concurrency=8, messages_seconds=0.4)
 
 
 def _body(model: str, stream: bool) -> bytes:
@@ -88,6 +98,15 @@ def _responses_body(model: str, stream: bool, store: bool) -> bytes:
         "model": model, "stream": stream, "store": store, "max_output_tokens": 64,
         "temperature": 0.2, "instructions": "You are a terse benchmark assistant.",
         "input": "Say hello to the gateway benchmark.",
+    })
+
+
+def _messages_body(model: str, stream: bool) -> bytes:
+    """The same conversation as ``_body``, in Anthropic's Messages shape."""
+    return orjson.dumps({
+        "model": model, "stream": stream, "max_tokens": 64, "temperature": 0.2,
+        "system": "You are a terse benchmark assistant.",
+        "messages": [{"role": "user", "content": "Say hello to the gateway benchmark."}],
     })
 
 
@@ -269,6 +288,27 @@ class Bench:
             out[label] = self.summary(s, cpu)
         return out
 
+    async def messages(self, name: str) -> dict[str, Any]:
+        """CPU per request of ``/v1/messages`` translated (→ openai) and native (→ anthropic),
+        streamed and not, beside ``/v1/chat/completions`` under the same load."""
+        p, t = self.plan, self.targets[name]
+        out: dict[str, Any] = {"concurrency": p.messages_concurrency}
+        for case, path, prefix in MESSAGES_CASES:
+            for stream in (False, True):
+                model = prefix + (p.stream_model if stream else p.unary_model)
+                body = (_messages_body if path == "/v1/messages" else _body)(model, stream)
+                raw = build_request(t.host, t.port, path, body, t.token)
+                expect = p.stream_chunks if stream else None
+                s, cpu = await self.measure(name, lambda r=raw, e=expect: closed_loop(  # type: ignore[misc]
+                    t, r, e, concurrency=p.messages_concurrency, duration=p.messages_seconds))
+                row = self.summary(s, cpu)
+                if stream:
+                    row["chunks"] = s.chunks
+                    row["cpu_us_per_chunk"] = (cpu.mid * 1e6 / s.chunks
+                                               if cpu.mid is not None and s.chunks else None)
+                out[f"{case}_{'stream' if stream else 'unary'}"] = row
+        return out
+
     async def run(self, phases: tuple[str, ...], log: Callable[[str], None]) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {n: {} for n in self.targets}
         for name in self.targets:
@@ -276,16 +316,19 @@ class Bench:
             results[name]["warmup_errors"] = await self.warmup(name)
         for phase in phases:
             for name in self.targets:
-                if phase == "memory" and name not in self.mid_pids:
+                if phase in ("memory", "messages") and name not in self.mid_pids:
                     continue
                 if phase == "responses" and name != "proxy":
                     continue  # only the gateway speaks the Responses API
+                if phase == "messages" and name != "proxy":
+                    continue  # only the gateway speaks Messages
                 log(f"{phase}: {name}")
                 results[name][phase] = await getattr(self, phase)(name)
         for res in results.values():
             parts = [res[ph] for ph in ("closed", "stream", "memory") if ph in res]
             parts += list(res.get("open", {}).values())
             parts += list(res.get("responses", {}).values())
+            parts += [v for v in res.get("messages", {}).values() if isinstance(v, dict)]
             res["errors"] = res["warmup_errors"] + sum(x["errors"] for x in parts)
             res["malformed"] = sum(x["malformed"] for x in parts)
         return results

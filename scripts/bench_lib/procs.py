@@ -157,7 +157,9 @@ async def seed_gateway(database_url: str, encryption_key: str, secret_key: str, 
                        tpm_limit: int | None = 1_000_000_000_000) -> int:
     """Write the bench configuration straight into the store (as ``serve --demo`` does):
     one ``openai`` provider on the fake, its key, one alias per model (alias = upstream
-    model name, so direct and proxied requests carry the same body), one client key
+    model name, so direct and proxied requests carry the same body), an ``anthropic``
+    provider on the same fake (``bench-anthropic/<model>``, for the Messages phase), one
+    client key
     (``tpm_limit`` None: no token check). Returns the client key's id."""
     import asyncio
 
@@ -174,6 +176,18 @@ async def seed_gateway(database_url: str, encryption_key: str, secret_key: str, 
         )
         await store.create_provider_key(
             provider_id=provider.id, name="bench-upstream",
+            key_encrypted=KeyRing.parse(encryption_key).encrypt(upstream_key),
+            key_last4=key_last4(upstream_key),
+        )
+        # the Messages phase reaches it natively as "bench-anthropic/<model>"
+        anthropic = await store.create_provider(
+            name="bench-anthropic", provider_type="anthropic",
+            base_url=upstream_base.removesuffix("/v1"), enabled=True,
+            config={"max_concurrency": max_concurrency, "queue_size": max_concurrency * 2,
+                    "timeout": 120, "first_token_timeout": 30, "idle_timeout": 30},
+        )
+        await store.create_provider_key(
+            provider_id=anthropic.id, name="bench-anthropic-upstream",
             key_encrypted=KeyRing.parse(encryption_key).encrypt(upstream_key),
             key_last4=key_last4(upstream_key),
         )

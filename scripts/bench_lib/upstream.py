@@ -3,7 +3,7 @@
     python -m scripts.bench_lib.upstream --port 9100
 
 ``POST /v1/chat/completions`` answers a fixed completion, or with ``"stream": true`` an
-SSE stream. The model name steers it: ``bench-c<N>-d<MS>`` sends N content chunks with
+SSE stream; ``POST /v1/messages`` the same in Anthropic's Messages shapes. The model name steers it: ``bench-c<N>-d<MS>`` sends N content chunks with
 MS milliseconds between them (``d0``: no delay, but one write per chunk, yielding to the
 loop in between, like a real token stream). ``stream_options.include_usage`` adds the
 usage chunk. ``GET /health`` answers 200. Anything else: 404.
@@ -65,6 +65,42 @@ def _usage_event(model: str, chunks: int) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
+def _message(model: str) -> bytes:
+    """An Anthropic Messages answer."""
+    return orjson.dumps({
+        "id": "msg_bench", "type": "message", "role": "assistant", "model": model,
+        "content": [{"type": "text", "text": "Hello from the bench."}],
+        "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 5, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0},
+    })
+
+
+def _anthropic_event(name: str, obj: dict[str, object]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(obj) + b"\n\n"
+
+
+def _message_events(model: str, chunks: int) -> list[bytes]:
+    """An Anthropic Messages stream, ``message_stop`` left for the tail: the head events
+    ride with the first text delta, then one event per content chunk."""
+    start = _anthropic_event("message_start", {"type": "message_start", "message": {
+        "id": "msg_bench", "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": None, "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": 1}}})
+    block = _anthropic_event("content_block_start", {
+        "type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+    delta = _anthropic_event("content_block_delta", {
+        "type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "tok "}})
+    end = (_anthropic_event("content_block_stop", {"type": "content_block_stop", "index": 0})
+           + _anthropic_event("message_delta", {
+               "type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                  "stop_sequence": None},
+               "usage": {"output_tokens": chunks}}))
+    events = [start + block + delta] + [delta] * (chunks - 1)
+    events[-1] += end
+    return events
+
+
 def _http_chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -115,7 +151,17 @@ class _Upstream(asyncio.Protocol):
                 return
             body = self._buf[end + 4:end + 4 + length]
             self._buf = self._buf[end + 4 + length:]
-            if method == "POST" and path.endswith("/chat/completions"):
+            if method == "POST" and path.startswith("/v1/messages"):
+                req = orjson.loads(body)
+                model = str(req.get("model", "bench"))
+                if req.get("stream") is True:
+                    task = asyncio.ensure_future(self._stream(model, False, anthropic=True))
+                    self._busy = task
+                    self._tasks.add(task)
+                    task.add_done_callback(self._stream_done)
+                    return
+                self._transport.write(self._messages(model)[0])
+            elif method == "POST" and path.endswith("/chat/completions"):
                 req = orjson.loads(body)
                 model = str(req.get("model", "bench"))
                 if req.get("stream") is True:
@@ -143,6 +189,19 @@ class _Upstream(asyncio.Protocol):
                 self._cache[model] = cached
         return cached
 
+    def _messages(self, model: str) -> list[bytes]:
+        key = "anthropic:" + model
+        cached = self._cache.get(key)
+        if cached is None:
+            body = _message(model)
+            chunks, _ = parse_model(model)
+            cached = [b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n%s" % (len(body), body)]
+            cached += [_http_chunk(e) for e in _message_events(model, chunks)]
+            if len(self._cache) < 1000:
+                self._cache[key] = cached
+        return cached
+
     def _completion_response(self, model: str) -> bytes:
         return self._prepared(model)[0]
 
@@ -152,9 +211,9 @@ class _Upstream(asyncio.Protocol):
         if not task.cancelled() and self._transport is not None:
             self._drain()
 
-    async def _stream(self, model: str, usage: bool) -> None:
+    async def _stream(self, model: str, usage: bool, anthropic: bool = False) -> None:
         chunks, delay = parse_model(model)
-        events = self._prepared(model)[1:]
+        events = (self._messages(model) if anthropic else self._prepared(model))[1:]
         transport = self._transport
         assert transport is not None
         transport.write(_SSE_HEAD)
@@ -163,7 +222,10 @@ class _Upstream(asyncio.Protocol):
                 return
             transport.write(event)
             await asyncio.sleep(delay)
-        tail = (_usage_event(model, chunks) if usage else b"") + b"data: [DONE]\n\n"
+        if anthropic:
+            tail = _anthropic_event("message_stop", {"type": "message_stop"})
+        else:
+            tail = (_usage_event(model, chunks) if usage else b"") + b"data: [DONE]\n\n"
         if self._transport is not None:
             transport.write(_http_chunk(tail) + b"0\r\n\r\n")
 
