@@ -6,12 +6,16 @@ and load tests exercise the real path. Settings (provider ``config``):
 ``response`` (fixed answer text) or ``tokens`` (answer of N tokens; ``stop`` and
 ``max_tokens`` of the request are honoured), and for fault
 drills ``crash_marker``: a prompt containing it makes the worker raise (a "bug").
+With ``tools``, a last user message containing ``call tool`` is answered with one call to
+the first tool (arguments ``{}``, or the JSON object after ``call tool with``), unless a
+tool result already follows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import struct
 import time
 from collections.abc import Mapping
@@ -26,6 +30,7 @@ __all__ = ["MockTransport"]
 
 _HEADERS: Mapping[str, str] = {"content-type": "application/json"}
 _SSE_HEADERS: Mapping[str, str] = {"content-type": "text/event-stream"}
+_JSON = json.JSONDecoder()
 
 
 def _last_user_text(messages: Any) -> str:
@@ -40,6 +45,29 @@ def _last_user_text(messages: Any) -> str:
                         p.get("text", "") for p in content if isinstance(p, dict)
                     )
     return ""
+
+
+def _tool_call(body: Mapping[str, Any], prompt: str) -> dict[str, Any] | None:
+    tools, messages = body.get("tools"), body.get("messages")
+    if not isinstance(tools, list) or not tools or not isinstance(messages, list):
+        return None
+    if "call tool" not in prompt or not isinstance(tools[0], dict):
+        return None
+    last_user = max((i for i, m in enumerate(messages)
+                     if isinstance(m, dict) and m.get("role") == "user"), default=-1)
+    if any(isinstance(m, dict) and m.get("role") == "tool" for m in messages[last_user + 1:]):
+        return None
+    name = (tools[0].get("function") or {}).get("name") or "tool"
+    arguments = "{}"
+    start = prompt.find("call tool with {")
+    if start >= 0:
+        try:
+            value, _ = _JSON.raw_decode(prompt[start + len("call tool with "):])
+            arguments = orjson.dumps(value).decode() if isinstance(value, dict) else "{}"
+        except ValueError:
+            pass
+    call_id = "call_mock" + hashlib.md5(prompt.encode()).hexdigest()[:16]
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def _answer_tokens(extra: Mapping[str, Any], prompt: str) -> list[str]:
@@ -143,6 +171,9 @@ class MockTransport:
             "total_tokens": len(prompt.split()) + len(tokens),
         }
         rid = "chatcmpl-mock" + hashlib.md5(prompt.encode()).hexdigest()[:12]
+        call = None if legacy else _tool_call(body, prompt)
+        if call is not None:
+            return _tool_answer(rid, created, model, call, len(prompt.split()), body)
         if body.get("stream"):
             events = self._stream_events(rid, created, model, tokens, finish, usage, legacy, body)
             return _MockResponse(200, _SSE_HEADERS, events, self._chunk_delay)
@@ -189,3 +220,26 @@ class MockTransport:
             events.append(event(None, {"usage": usage}))
         events.append(b"data: [DONE]\n\n")
         return events
+
+
+def _tool_answer(rid: str, created: int, model: str, call: dict[str, Any], prompt_tokens: int,
+                 body: Mapping[str, Any]) -> _MockResponse:
+    usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 1,
+             "total_tokens": prompt_tokens + 1}
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        obj = {"id": rid, "object": "chat.completion", "created": created, "model": model,
+               "choices": [{"index": 0, "message": message, "logprobs": None,
+                            "finish_reason": "tool_calls"}], "usage": usage}
+        return _MockResponse(200, _HEADERS, [orjson.dumps(obj)], 0.0)
+    base = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model}
+    first = {"index": 0, "delta": {"role": "assistant", "content": None,
+                                   "tool_calls": [{"index": 0, **call}]},
+             "logprobs": None, "finish_reason": None}
+    last = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "tool_calls"}
+    events = [b"data: " + orjson.dumps({**base, "choices": [c]}) + b"\n\n" for c in (first, last)]
+    options = body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        events.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+    events.append(b"data: [DONE]\n\n")
+    return _MockResponse(200, _SSE_HEADERS, events, 0.0)

@@ -17,8 +17,8 @@ UPSTREAM_KEY = "sk-upstream-responses-0001"
 #: alias → provider type behind it
 ALIASES = {"r-mock": "mock", "r-openai": "openai", "r-anthropic": "anthropic",
            "r-ollama": "ollama"}
-#: aliases whose upstream answers "call tool" with a call (the mock has no tools)
-TOOL_ALIASES = ["r-openai", "r-anthropic", "r-ollama"]
+#: aliases whose upstream answers "call tool" with a call to the first tool
+TOOL_ALIASES = ["r-mock", "r-openai", "r-anthropic", "r-ollama"]
 
 
 @dataclass
@@ -47,11 +47,17 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         admin = proc.admin
         mock = admin.provider("mock", "mock")
         admin.mapping("r-mock", mock["id"], "gpt-4o-mini")
+        ids = {}
         for alias, kind, fake in (("r-openai", "openai", fo), ("r-anthropic", "anthropic", fa),
                                   ("r-ollama", "ollama", fl)):
             keys = [UPSTREAM_KEY] if kind != "ollama" else []
             created = admin.provider(kind, kind, fake.base_url, keys=keys, max_retries=0)
             admin.mapping(alias, created["id"], f"{kind}-model")
+            ids[kind] = created["id"]
+        # a chain: openai first, then anthropic (which accepts a prefill when resuming)
+        admin.mapping("r-chain", ids["openai"], "chain-openai", order=0)
+        admin.mapping("r-chain", ids["anthropic"], "chain-anthropic", order=1,
+                      supports_prefill=True)
         yield Gateway(
             proc=proc,
             key=admin.client_key("resp-a", tenant="team-a"),
