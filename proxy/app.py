@@ -67,6 +67,7 @@ def build_app(settings: Settings) -> web.Application:
     """``settings`` must already carry its secrets (``proxy.secrets.ensure_secrets``)."""
     from .api import admin, health, messages_ingress, responses, v1
     from .api.middleware import REQUEST_IDS, RequestIds, gateway_middleware
+    from .console import mount_console
 
     app = web.Application(
         middlewares=[gateway_middleware], client_max_size=settings.max_request_bytes
@@ -81,6 +82,7 @@ def build_app(settings: Settings) -> web.Application:
     responses.setup_routes(app)
     messages_ingress.setup_routes(app)
     admin.setup_routes(app)
+    mount_console(app)
     app.cleanup_ctx.extend(
         [_tracing_ctx, _store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _cache_ctx,
          _gateway_ctx, _audit_ctx, _background_ctx]

@@ -43,6 +43,7 @@ class ClientKeyIndex:
     ) -> None:
         self._secret = secret_key
         self._admin = admin_api_key
+        self._admin_hash = hash_client_key(secret_key, admin_api_key) if admin_api_key else None
         self._by_hash: dict[str, tuple[str, ClientKey]] = {}
         #: presented key → its entry, so a busy key is HMAC-ed once per configuration
         #: (bounded; dropped with this index on every reload)
@@ -63,6 +64,23 @@ class ClientKeyIndex:
                     expires_at=row.expires_at.timestamp() if row.expires_at else None,
                 ),
             )
+
+    def key_hash(self, token: str) -> str:
+        """The keyed hash a credential is stored and remembered by (never the credential)."""
+        return hash_client_key(self._secret, token)
+
+    def admin_by_hash(self, token_hash: str) -> ClientKey | None:
+        """The admin whose credential has ``token_hash`` while it is still valid (not
+        deleted, disabled, expired or demoted): the web console's signed-in identity."""
+        if self._admin_hash is not None and hmac.compare_digest(token_hash, self._admin_hash):
+            return _BOOTSTRAP_ADMIN
+        found = self._by_hash.get(token_hash)
+        if found is None:
+            return None
+        key = found[1]
+        if not key.is_admin or (key.expires_at is not None and key.expires_at <= time.time()):
+            return None
+        return key
 
     def authenticate(self, authorization: str | None) -> ClientKey:
         return self.authenticate_token(_bearer(authorization))

@@ -140,6 +140,8 @@ class Settings:
     audit_queue_size: int = 10_000
     audit_queue_max_bytes: int = 64 << 20
     responses_ttl_days: int = 30
+    #: the console's session cookie only over HTTPS (set behind a TLS-terminating proxy)
+    console_secure_cookie: bool = False
     config_poll_interval: float = 1.0
     share_circuit_state: bool = False
     #: the in-process response cache's bound (keys, values, bookkeeping), when no Redis
@@ -209,6 +211,7 @@ class Settings:
             audit_queue_size=_int(env, "AUDIT_QUEUE_SIZE", 10_000, 1),
             audit_queue_max_bytes=_int(env, "AUDIT_QUEUE_MAX_BYTES", 64 << 20, 1 << 20),
             responses_ttl_days=_int(env, "RESPONSES_TTL_DAYS", 30, 1),
+            console_secure_cookie=_bool(env, "CONSOLE_SECURE_COOKIE", False),
             config_poll_interval=_float(env, "CONFIG_POLL_INTERVAL", 1.0, 0.05),
             share_circuit_state=_bool(env, "SHARE_CIRCUIT_STATE", False),
             cache_max_bytes=_int(env, "CACHE_MAX_BYTES", 64 * 1024 * 1024),

@@ -59,6 +59,10 @@ class Metrics:
         self.rate_limited = Counter(
             "proxy_rate_limited_total", "Requests refused, by scope", registry=reg
         )
+        self.console_sign_in_failures = Counter(
+            "proxy_console_sign_in_failures_total",
+            "Web console sign-ins refused (wrong or non-admin credential)", registry=reg
+        )
         self.tokens = Counter(
             "proxy_tokens_total", "Tokens by provider, model and kind", registry=reg
         )
