@@ -50,6 +50,11 @@ def test_quick_bench_produces_every_figure_with_zero_errors(tmp_path: Path) -> N
             row = messages[f"{case}_{kind}"]
             assert row["ok"] > 0 and row["errors"] == 0, (case, kind, row)
             assert isinstance(row["cpu_ms_per_request"], float)
+    cache = doc["targets"]["proxy"]["cache"]
+    for run_name in ("off", "miss", "hit", "stream_off", "stream_hit"):
+        assert cache[run_name]["ok"] > 0 and cache[run_name]["errors"] == 0, run_name
+        assert isinstance(cache[run_name]["cpu_ms_per_request"], float), run_name
+    assert isinstance(cache["miss_added_cpu_ms"], float)
     memory = doc["targets"]["proxy"]["memory"]
     assert memory["streams_open"] == memory["streams"] and memory["rss_mb_all_open"] > 10
     assert doc["exit_codes"]["proxy"] == 0, "the gateway did not shut down cleanly"

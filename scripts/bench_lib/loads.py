@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .client import Conn, Outcome
@@ -78,12 +79,13 @@ async def _open_many(target: Target, count: int, samples: Samples) -> list[Conn]
     return conns
 
 
-async def closed_loop(target: Target, raw: bytes, expect: int | None, *, concurrency: int,
+async def closed_loop(target: Target, raw: bytes | Callable[[], bytes], expect: int | None, *,
+                      concurrency: int,
                       duration: float, per_request_s: float = 30.0,
                       requests: int | None = None) -> Samples:
     """``concurrency`` connections, each sending its next request as soon as the last one
     is answered, for ``duration`` seconds, or until ``requests`` have been sent (then
-    ``duration`` is only the cap)."""
+    ``duration`` is only the cap). ``raw`` may be a function making each request anew."""
     samples = Samples()
     conns = await _open_many(target, concurrency, samples)
     start = time.perf_counter()
@@ -104,8 +106,9 @@ async def closed_loop(target: Target, raw: bytes, expect: int | None, *, concurr
                 if conn is None:
                     await asyncio.sleep(0.05)
                     continue
+            request = raw() if callable(raw) else raw
             sent = time.perf_counter()
-            samples.record(await conn.request(raw, expect, per_request_s), sent)
+            samples.record(await conn.request(request, expect, per_request_s), sent)
         if conn is not None:
             conn.close()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from .cache_phase import cache_phase
 from .client import build_request
 from .loads import Samples, Target, closed_loop, hold_streams, open_loop
 from .procs import cpu_seconds, rss_bytes, system_busy
@@ -18,7 +19,7 @@ from .report import pct
 
 __all__ = ["PHASES", "QUICK", "Bench", "CpuUse", "Plan"]
 
-PHASES = ("closed", "open", "stream", "memory", "responses", "messages")
+PHASES = ("closed", "open", "stream", "memory", "responses", "messages", "cache")
 #: the Messages phase: (row, path, model prefix) — chat completions beside it for scale
 MESSAGES_CASES = (
     ("chat", "/v1/chat/completions", ""),
@@ -58,6 +59,8 @@ class Plan:
     #: the Messages phase: closed loop per case, streamed and not
     messages_concurrency: int = 32
     messages_seconds: float = 4.0
+    #: each run of the cache phase (see cache_phase.py)
+    cache_seconds: float = 3.0
 
     def models(self) -> list[str]:
         return [self.unary_model, self.stream_model, self.hold_model]
@@ -81,7 +84,7 @@ QUICK = Plan(closed_concurrency=16, closed_seconds=1.0,
              hold_delay_ms=40, warmup_seconds=0.2, compare_requests=300,
              compare_concurrency=16, compare_open=(50, 0.6), workers_seconds=1.0,
              ratelimit_calls=500, ratelimit_seconds=0.3, responses_seconds=0.4,
-             messages_concurrency=8, messages_seconds=0.4)
+             messages_concurrency=8, messages_seconds=0.4, cache_seconds=0.4)
 
 
 def _body(model: str, stream: bool) -> bytes:
@@ -309,6 +312,9 @@ class Bench:
                 out[f"{case}_{'stream' if stream else 'unary'}"] = row
         return out
 
+    async def cache(self, name: str) -> dict[str, Any]:
+        return await cache_phase(self, name)
+
     async def run(self, phases: tuple[str, ...], log: Callable[[str], None]) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {n: {} for n in self.targets}
         for name in self.targets:
@@ -318,8 +324,8 @@ class Bench:
             for name in self.targets:
                 if phase in ("memory", "messages") and name not in self.mid_pids:
                     continue
-                if phase == "responses" and name != "proxy":
-                    continue  # only the gateway speaks the Responses API
+                if phase in ("responses", "cache") and name != "proxy":
+                    continue  # only the gateway speaks the Responses API and caches
                 if phase == "messages" and name != "proxy":
                     continue  # only the gateway speaks Messages
                 log(f"{phase}: {name}")
@@ -329,6 +335,7 @@ class Bench:
             parts += list(res.get("open", {}).values())
             parts += list(res.get("responses", {}).values())
             parts += [v for v in res.get("messages", {}).values() if isinstance(v, dict)]
+            parts += [v for v in res.get("cache", {}).values() if isinstance(v, dict)]
             res["errors"] = res["warmup_errors"] + sum(x["errors"] for x in parts)
             res["malformed"] = sum(x["malformed"] for x in parts)
         return results
