@@ -102,4 +102,50 @@ EMBEDDINGS = Ingress(
     },
 )
 
-INGRESSES: list[Ingress] = [CHAT, COMPLETIONS, EMBEDDINGS]
+_RESPONSES_TOOL = {"type": "function", "name": "get_weather", "description": "Weather of a city",
+                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                 "required": ["city"]}}
+
+RESPONSES = Ingress(
+    "responses", "/v1/responses",
+    lambda alias: {"model": alias, "input": "hello"},
+    frozenset({"openai", "anthropic", "ollama", "mock"}),
+    {
+        "input": [
+            {"role": "developer", "content": "be brief"},
+            {"role": "user", "content": [
+                {"type": "input_text", "text": "what is this?"},
+                {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=",
+                 "detail": "low"},
+            ]},
+            {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+             "arguments": "{\"city\": \"Paris\"}", "id": "fc_1"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+            {"type": "reasoning", "id": "rs_1", "summary": []},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "sunny"}]},
+            {"role": "user", "content": "thanks"},
+        ],
+        "instructions": "be brief",
+        "tools": [_RESPONSES_TOOL, {"type": "web_search"}],
+        "tool_choice": {"type": "function", "name": "get_weather"},
+        "parallel_tool_calls": True,
+        "text": {"format": {"type": "json_schema", "name": "answer",
+                            "schema": {"type": "object"}}},
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "max_output_tokens": 20,
+        "store": False,
+        "stream": False,
+        "metadata": {"k": "v"},
+        "user": "u-1",
+        "previous_response_id": "resp_0",
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": "k",
+        "truncation": "auto",
+        "service_tier": "auto",
+        "fallbacks": ["oa"],
+    },
+)
+
+INGRESSES: list[Ingress] = [CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES]
