@@ -43,6 +43,7 @@ from ..router import Trace
 from ..routing import Route
 from ..store.base import AuditRecord
 from .ingress import Ingress, Prepared
+from .slow_clients import WriteWatch
 from .sse import open_stream
 from .validate import read_json
 
@@ -133,7 +134,7 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
         out.status, out.error = exc.status, exc.reason
         raise
     except asyncio.CancelledError:
-        out.status, out.error = 499, "client disconnected"
+        out.status, out.error = 499, out.error or "client disconnected"
         raise
     finally:
         _finish(request, ingress.endpoint, trace, out, started)
@@ -177,14 +178,17 @@ async def _stream(
     except StopAsyncIteration:
         raise StreamBroken("upstream stream ended without content") from None
     encoder = ingress.encoder(prepared)
+    watch: WriteWatch | None = None
     try:
         response = await open_stream(
             request, _trace_headers(request_id, trace, _with(limit_headers, prepared.headers)))
         out.status = 200
         app[METRICS].first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
-        write: Callable[[bytes], Awaitable[None]] = response.write
+        # a client that accepts nothing for SLOW_CLIENT_TIMEOUT is disconnected
+        watch = WriteWatch(request, response, app[SETTINGS].slow_client_timeout)
+        write: Callable[[bytes], Awaitable[None]] = watch.write
         if CAPTURE in request:
-            write = _capturing(response, request[CAPTURE])
+            write = _capturing(write, request[CAPTURE])
         assert trace.op is not None
         await write(encoder.batch(first, trace.op))
         try:
@@ -198,16 +202,20 @@ async def _stream(
     except _CLIENT_GONE:
         out.status, out.error = 499, "client disconnected"
     finally:
+        if watch is not None:
+            watch.close()
+            if watch.expired:
+                out.error = "client disconnected: it read nothing for SLOW_CLIENT_TIMEOUT"
         await relay.aclose()
     return response
 
 
 def _capturing(
-    response: web.StreamResponse, sink: list[bytes]
+    inner: Callable[[bytes], Awaitable[None]], sink: list[bytes]
 ) -> Callable[[bytes], Awaitable[None]]:
     async def write(data: bytes) -> None:
         sink.append(data)
-        await response.write(data)
+        await inner(data)
 
     return write
 

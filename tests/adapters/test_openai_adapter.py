@@ -124,3 +124,19 @@ def test_stream_without_done_is_not_done() -> None:
     chunks = dec.feed(_events(CHUNK, FINAL, done=False)[:-1])  # last blank line missing
     chunks += dec.close()
     assert len(chunks) == 2 and not dec.done
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"retry-after": "2"}, 2.0),
+    ({"retry-after": "inf"}, None),
+    ({"retry-after": "Infinity"}, None),
+    ({"retry-after": "nan"}, None),
+    ({"retry-after": "-3"}, 0.0),
+    ({"retry-after": "1e308"}, 3600.0),
+    ({"retry-after-ms": "inf", "retry-after": "4"}, 4.0),
+    ({"retry-after-ms": "1500"}, 1.5),
+])
+def test_retry_after_is_finite_and_bounded(headers: dict[str, str], expected: float | None) -> None:
+    from supervisors.adapters.base import parse_retry_after
+
+    assert parse_retry_after(headers) == expected

@@ -94,6 +94,11 @@ class Answer:
         """The same answer with a single text token of ``size`` bytes."""
         return Answer(["x" * size], "stop", self.prompt_tokens)
 
+    def padded(self, size: int) -> Answer:
+        """The same answer with each text token padded to ``size`` characters."""
+        return Answer([t.ljust(size, "x") for t in self.tokens], self.finish,
+                      self.prompt_tokens)
+
 
 def word_count(texts: Iterable[str]) -> int:
     return sum(len(t.split()) for t in texts)

@@ -7,7 +7,14 @@ A spec is a plain dict (so it travels over ``POST /_fault`` as JSON)::
      "delay_ms": 0, "hang": False, "reset": False,
      "first_token_delay_ms": 0, "chunk_delay_ms": 0, "cut_after_chunks": None,
      "stall_after_chunks": None, "malformed_after_chunks": None,
-     "error_event_after_chunks": None, "no_done": False, "oversized_bytes": None}
+     "error_event_after_chunks": None, "no_done": False, "oversized_bytes": None,
+     "body_delay_ms": 0, "retry_after_header": None, "token_bytes": 0}
+
+``body_delay_ms``: a whole (non-stream) answer sends its headers and the start of its
+body at once, the rest after this delay (a long generation). ``retry_after_header``: the
+``Retry-After`` header exactly as given (``"inf"``, ``"nan"``, ``"-3"``, ``"1e308"``).
+``token_bytes`` (openai chat): each text token padded to this many characters (big
+chunks without a big prompt).
 
 Faults queue up in order; a request takes the first spec whose filters match it.
 ``times`` counts the requests a spec applies to; ``-1`` keeps it until cleared.
@@ -47,6 +54,9 @@ class Fault:
     error_event_after_chunks: int | None = None
     no_done: bool = False
     oversized_bytes: int | None = None
+    body_delay_ms: int = 0
+    retry_after_header: str | None = None
+    token_bytes: int = 0
 
     def matches(self, path: str, model: str | None, key: str | None) -> bool:
         return (
@@ -59,10 +69,11 @@ class Fault:
 _INT_FIELDS = {
     "times", "status", "delay_ms", "first_token_delay_ms", "chunk_delay_ms",
     "cut_after_chunks", "stall_after_chunks", "malformed_after_chunks",
-    "error_event_after_chunks", "oversized_bytes",
+    "error_event_after_chunks", "oversized_bytes", "body_delay_ms",
+    "token_bytes",
 }
 _BOOL_FIELDS = {"hang", "reset", "no_done"}
-_STR_FIELDS = {"path", "model", "key", "code", "message"}
+_STR_FIELDS = {"path", "model", "key", "code", "message", "retry_after_header"}
 _KNOWN = {f.name for f in fields(Fault)}
 
 

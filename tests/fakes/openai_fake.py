@@ -165,6 +165,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     fault = request[FAULT]
     if fault.oversized_bytes is not None:
         answer = answer.oversized(fault.oversized_bytes)
+    if fault.token_bytes:
+        answer = answer.padded(fault.token_bytes)
     n = int(body.get("n") or 1)
     base = {"id": new_id("chatcmpl-", 29), "created": int(time.time()),
             "model": body["model"], "service_tier": "default", "system_fingerprint": FINGERPRINT}

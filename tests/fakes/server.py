@@ -71,9 +71,28 @@ async def _before_headers(request: web.Request, fault: Fault, dialect: Dialect) 
         abort(request)
         return web.Response(status=502)
     if fault.status is not None:
-        return dialect.error(fault.status, fault.message, code=fault.code, body=fault.body,
+        resp = dialect.error(fault.status, fault.message, code=fault.code, body=fault.body,
                              retry_after=fault.retry_after)
+        if fault.retry_after_header is not None:
+            resp.headers.popall("retry-after-ms", None)
+            resp.headers["Retry-After"] = fault.retry_after_header
+        return resp
     return None
+
+
+async def _slow_body(request: web.Request, resp: web.Response, delay_ms: int) -> web.StreamResponse:
+    """``resp`` with its headers and first bytes now and the rest after ``delay_ms``."""
+    body = resp.body if isinstance(resp.body, bytes) else b""
+    slow = web.StreamResponse(status=resp.status, headers={
+        k: v for k, v in resp.headers.items() if k.lower() != "content-length"})
+    slow.content_length = len(body)
+    await slow.prepare(request)
+    half = len(body) // 2
+    await slow.write(body[:half])
+    await asyncio.sleep(delay_ms / 1000)
+    await slow.write(body[half:])
+    await slow.write_eof()
+    return slow
 
 
 @web.middleware
@@ -97,7 +116,11 @@ async def _fake_middleware(
         if (denied := dialect.check_auth(request, state.keys)) is not None:
             return denied
         try:
-            return await handler(request)
+            resp = await handler(request)
+            if (fault is not None and fault.body_delay_ms and isinstance(resp, web.Response)
+                    and not resp.prepared):
+                return await _slow_body(request, resp, fault.body_delay_ms)
+            return resp
         except web.HTTPNotFound:
             return dialect.error(404, f"Unknown request URL: {request.method} {request.path}.")
         except web.HTTPMethodNotAllowed:

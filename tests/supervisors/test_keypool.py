@@ -262,3 +262,48 @@ def test_string_ids_are_supported() -> None:
     pool, _ = make_pool(keys=[("env-1", "from env", "sk-env-key-0001")])
     got = pool.acquire(exclude={"other"})
     assert got is not None and got.id == "env-1"
+
+
+def test_a_key_taken_out_is_offered_for_a_re_check_well_before_five_minutes() -> None:
+    clock = FakeClock()
+    pool = KeyPool(KEYS[:1], clock=clock)  # the default interval
+    only = key(pool, 1)
+    pool.mark_unauthorized(only, "401")
+    assert pool.acquire() is None and pool.recheck_candidate() is None
+    clock.advance(30.0)
+    assert pool.recheck_candidate() is only
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (float("inf"), 5.0), (float("nan"), 5.0), (None, 5.0), (-3.0, 0.0), (1e308, 3600.0),
+])
+def test_cool_down_takes_no_absurd_wait(seconds: float | None, expected: float) -> None:
+    pool, _ = make_pool()
+    pool.cool_down(key(pool, 1), seconds, "429")
+    assert pool.snapshot()[0]["cooling_for"] == expected
+
+
+def test_outcomes_report_whether_they_changed_the_key() -> None:
+    pool, _ = make_pool()
+    first = key(pool, 1)
+    assert pool.mark_unauthorized(first, "401") is True
+    assert pool.mark_unauthorized(first, "401") is False  # already out: logged once
+    assert pool.mark_success(first) is True
+    assert pool.mark_success(first) is False
+    assert pool.cool_down(first, 10.0, "429") is True
+    assert pool.cool_down(first, 20.0, "429") is False  # already resting
+
+
+def test_a_rotation_to_the_same_secret_makes_the_key_healthy_again() -> None:
+    pool, _ = make_pool([(1, "a", "sk-aaaaaaaa1111", "v1")])
+    pool.mark_unauthorized(key_any(pool), "401")
+    pool.replace([(1, "a", "sk-aaaaaaaa1111", "v1")])  # a reload of the same version
+    assert pool.healthy_count == 0
+    pool.replace([(1, "a", "sk-aaaaaaaa1111", "v2")])  # rotated, same secret
+    assert pool.healthy_count == 1
+
+
+def key_any(pool: KeyPool) -> PoolKey:
+    found = pool.acquire()
+    assert found is not None
+    return found

@@ -1,0 +1,58 @@
+"""A deadline on writes to a client: one that accepts no data for ``SLOW_CLIENT_TIMEOUT``
+seconds is disconnected.
+
+A client that stops reading fills the socket buffers, and then every write waits for it.
+Without a deadline that wait has no end: the request holds its router relay, its reply
+channel and, through them, a provider worker and an upstream connection. With it, the
+connection is aborted; aiohttp then cancels the handler (``handler_cancellation``), which
+closes the relay and so cancels the upstream call. Nothing of this is charged to the
+provider (see ``supervisors.worker``: the worker's own wait for the caller is bounded the
+same way and stops its time budget).
+
+One timer per response, not one per write: a write notes when it started, and the timer
+(every half deadline while idle, at the exact deadline while a write is pending) aborts
+the connection once a write has waited the whole deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+__all__ = ["WriteWatch"]
+
+
+class WriteWatch:
+    __slots__ = ("_limit", "_loop", "_pending_since", "_request", "_response", "_timer",
+                 "expired")
+
+    def __init__(self, request: web.Request, response: web.StreamResponse,
+                 limit: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._request = request
+        self._response = response
+        self._limit = limit
+        self._pending_since: float | None = None
+        #: the client was disconnected for not reading
+        self.expired = False
+        self._timer = self._loop.call_later(limit / 2, self._check)
+
+    async def write(self, data: bytes) -> None:
+        self._pending_since = self._loop.time()
+        await self._response.write(data)
+        self._pending_since = None
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+    def _check(self) -> None:
+        since, now = self._pending_since, self._loop.time()
+        if since is not None and now - since >= self._limit:
+            self.expired = True
+            transport = self._request.transport
+            if transport is not None:
+                transport.abort()
+            return
+        wait = self._limit / 2 if since is None else since + self._limit - now
+        self._timer = self._loop.call_later(wait, self._check)
