@@ -1,0 +1,138 @@
+"""An upstream that streams one endless event in small pieces: the gateway's loop stays
+responsive (other requests are answered meanwhile) and the call ends with a 502 once
+the event passes the per-event cap, for SSE (openai, anthropic) and NDJSON (ollama)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from aiohttp import web
+
+from tests.harness import ProxyProcess
+
+pytestmark = pytest.mark.timeout(120)
+
+PIECE = 2048
+TOTAL = 64 << 20  # far past the 1 MiB cap; the gateway must stop reading long before
+
+
+async def _endless(request: web.Request, content_type: str, head: bytes) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"content-type": content_type})
+    await resp.prepare(request)
+    await resp.write(head)
+    sent = 0
+    try:
+        while sent < TOTAL:  # one event that never ends, a small piece at a time
+            await resp.write(b"x" * PIECE)
+            sent += PIECE
+            await asyncio.sleep(0.0005)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return resp
+
+
+async def _openai(request: web.Request) -> web.StreamResponse:
+    return await _endless(request, "text/event-stream",
+                          b'data: {"id":"c","object":"chat.completion.chunk","choices":'
+                          b'[{"index":0,"delta":{"content":"')
+
+
+async def _anthropic(request: web.Request) -> web.StreamResponse:
+    return await _endless(request, "text/event-stream",
+                          b'event: message_start\ndata: {"type":"message_start","message":'
+                          b'{"id":"m","content":[],"usage":{"input_tokens":1}}}\n\n'
+                          b'event: content_block_delta\ndata: {"type":"content_block_delta",'
+                          b'"index":0,"delta":{"type":"text_delta","text":"')
+
+
+async def _ollama(request: web.Request) -> web.StreamResponse:
+    return await _endless(request, "application/x-ndjson",
+                          b'{"model":"m","created_at":"2024-01-01T00:00:00Z","message":'
+                          b'{"role":"assistant","content":"')
+
+
+class _Upstream:
+    """All three wire formats on one port, in a thread with its own loop."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self._ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", _openai)
+        app.router.add_post("/v1/messages", _anthropic)
+        app.router.add_post("/api/chat", _ollama)
+        runner = web.AppRunner(app, shutdown_timeout=0.5)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def __enter__(self) -> _Upstream:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProxyProcess, str]]:
+    with _Upstream() as upstream, ProxyProcess(tmp_path_factory.mktemp("framing")) as proc:
+        admin = proc.admin
+        for kind, base in (("openai", upstream.url + "/v1"), ("anthropic", upstream.url),
+                           ("ollama", upstream.url)):
+            created = admin.provider(f"endless-{kind}", kind, base,
+                                     keys=[] if kind == "ollama" else ["sk-endless-0001"],
+                                     max_retries=0, stream_resume=False)
+            admin.mapping(f"endless-{kind}", created["id"], "m")
+        mock = admin.provider("quick", "mock")
+        admin.mapping("quick", mock["id"], "m")
+        yield proc, admin.client_key("framing")
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic", "ollama"])
+async def test_an_endless_event_ends_with_a_502_and_the_loop_stays_responsive(
+    setup: tuple[ProxyProcess, str], kind: str
+) -> None:
+    proc, key = setup
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=proc.url, headers=headers, timeout=60) as http:
+        async def endless() -> tuple[int, bytes, float]:
+            started = time.monotonic()
+            resp = await http.post("/v1/chat/completions", json={
+                "model": f"endless-{kind}", "stream": True,
+                "messages": [{"role": "user", "content": "hi"}]})
+            return resp.status_code, resp.content, time.monotonic() - started
+
+        big = asyncio.create_task(endless())
+        latencies = []
+        while not big.done():
+            started = time.monotonic()
+            quick = await http.post("/v1/chat/completions", json={
+                "model": "quick", "messages": [{"role": "user", "content": "ping"}]})
+            assert quick.status_code == 200
+            latencies.append(time.monotonic() - started)
+            await asyncio.sleep(0.02)
+        status, body, seconds = await big
+    # the event never ended before any content: a JSON 502, not a hang
+    assert status == 502, body[:300]
+    assert b"larger than" in body
+    assert seconds < 20
+    assert latencies and max(latencies) < 1.0, latencies
+    health = proc.admin.provider_health(f"endless-{kind}")
+    assert (health["restarts"], health["crashes"]) == (0, 0)
