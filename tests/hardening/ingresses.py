@@ -148,4 +148,50 @@ RESPONSES = Ingress(
     },
 )
 
-INGRESSES: list[Ingress] = [CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES]
+_MESSAGES_FIELDS: dict[str, Any] = {
+    "messages": [
+        {"role": "user", "content": [
+            {"type": "text", "text": "what is this?", "cache_control": {"type": "ephemeral"}},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": "iVBORw0KGgo="}},
+        ]},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+             "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"},
+            {"type": "text", "text": "thanks"}]},
+    ],
+    "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+    "tools": [{"name": "get_weather", "description": "Weather of a city",
+               "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+    "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+    "stop_sequences": ["\n\n"],
+    "temperature": 0.5,
+    "top_p": 0.9,
+    "max_tokens": 20,
+    "stream": False,
+    "metadata": {"user_id": "u-1"},
+    "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "output_config": {"effort": "low"},
+    "context_management": {"edits": []},
+    "fallbacks": ["oa"],
+}
+
+MESSAGES = Ingress(
+    "messages", "/v1/messages",
+    lambda alias: {"model": alias, "max_tokens": 20,
+                   "messages": [{"role": "user", "content": "hello"}]},
+    frozenset({"openai", "anthropic", "ollama", "mock"}),
+    _MESSAGES_FIELDS,
+)
+
+COUNT_TOKENS = Ingress(
+    "count_tokens", "/v1/messages/count_tokens",
+    lambda alias: {"model": alias, "messages": [{"role": "user", "content": "hello"}]},
+    frozenset({"openai", "anthropic", "ollama", "mock"}),
+    {k: v for k, v in _MESSAGES_FIELDS.items()
+     if k in ("messages", "system", "tools", "tool_choice", "thinking")},
+)
+
+INGRESSES: list[Ingress] = [CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES, MESSAGES, COUNT_TOKENS]
