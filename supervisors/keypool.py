@@ -21,13 +21,23 @@ import math
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from supervisors.masking import mask_secret, redact_secret
 
-__all__ = ["MAX_COOLDOWN", "RECHECK_INTERVAL", "KeyEntry", "KeyId", "KeyPool", "PoolKey"]
+__all__ = [
+    "MAX_COOLDOWN", "RECHECK_INTERVAL", "KeyEntry", "KeyId", "KeyPool", "PoolKey", "iso_time"]
 
 KeyId = int | str
+
+
+def iso_time(wall: float | None) -> str | None:
+    """A wall-clock time for ``/admin/health``: ISO 8601 UTC with a ``Z``."""
+    if wall is None:
+        return None
+    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
 #: ``(id, name, secret)``, or with a fourth item, the stored version of the key (its
 #: ``updated_at``): a new version is a rotation, which makes the key healthy again even
 #: when the secret is the same
@@ -50,6 +60,8 @@ class PoolKey:
     healthy: bool = True
     cooldown_until: float = 0.0
     last_error: str | None = None
+    last_error_at: float | None = None  # wall-clock time of the last error
+    recovered_at: float | None = None  # wall-clock time the key worked again after it
     recheck_at: float = 0.0  # when an unhealthy key may next be handed out for a re-check
 
     @property
@@ -67,11 +79,13 @@ class KeyPool:
         *,
         recheck_interval: float = RECHECK_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if recheck_interval <= 0:
             raise ValueError("recheck_interval must be > 0")
         self._recheck_interval = recheck_interval
         self._clock = clock
+        self._wall = wall
         self._keys: list[PoolKey] = []
         self._cursor = 0  # index of the key that gets the next turn
         self.replace(keys)
@@ -118,6 +132,7 @@ class KeyPool:
         changed = key.healthy
         key.healthy = False
         key.last_error = redact_secret(reason, key.secret)
+        key.last_error_at = self._wall()
         key.recheck_at = self._clock() + self._recheck_interval
         return changed
 
@@ -132,6 +147,7 @@ class KeyPool:
         until = now + min(max(0.0, seconds), MAX_COOLDOWN)
         key.cooldown_until = max(key.cooldown_until, until)
         key.last_error = redact_secret(reason, key.secret)
+        key.last_error_at = self._wall()
         return changed
 
     def mark_success(self, key: PoolKey) -> bool:
@@ -139,6 +155,8 @@ class KeyPool:
         True if the key was unhealthy until now."""
         changed = not key.healthy
         key.healthy = True
+        if key.last_error is not None:
+            key.recovered_at = self._wall()
         key.last_error = None
         return changed
 
@@ -193,6 +211,8 @@ class KeyPool:
                 "healthy": k.healthy,
                 "cooling_for": round(max(0.0, k.cooldown_until - now), 3),
                 "last_error": k.last_error,
+                "last_error_at": iso_time(k.last_error_at),
+                "recovered_at": iso_time(k.recovered_at),
             }
             for k in self._keys
         ]

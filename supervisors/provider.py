@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from .adapters.base import Adapter
 from .adapters.registry import adapter_for
 from .circuit import CircuitBreaker, CircuitState
 from .errors import InternalError, ProxyError, Unavailable
-from .keypool import KeyPool
+from .keypool import KeyPool, iso_time
 from .masking import spec_secrets
 from .messages import Call
 from .restart import RestartIntensity
@@ -72,7 +74,12 @@ class ProviderSupervisor:
         self.crashes = 0
         #: calls failed by the upstream (charged to the circuit breaker)
         self.upstream_faults = 0
+        #: the last failure: ``<upstream host>: <what happened>``, when, and when a call
+        #: succeeded again after it (wall-clock times)
         self.last_error: str | None = None
+        self.last_error_at: float | None = None
+        self.recovered_at: float | None = None
+        self.upstream_host = urlsplit(spec.base_url).netloc or None
         #: loop time after which one request may re-check a key that failed with 401/403
         self.next_recheck = 0.0
         self._workers: set[asyncio.Task[None]] = set()
@@ -126,21 +133,29 @@ class ProviderSupervisor:
             breaker.record_success(ticket)
             if not was_closed and breaker.state is CircuitState.CLOSED:
                 self._circuit_log("circuit closed: probe succeeded", call)
+        if self.last_error_at is not None and (self.recovered_at or 0.0) < self.last_error_at:
+            self.recovered_at = time.time()
         self.observer.provider_result(self.name, str(call.body.get("model", "")), "success")
+
+    def note_error(self, message: str) -> None:
+        """Remember the last failure, naming the upstream host, and its time."""
+        host = self.upstream_host
+        self.last_error = (f"{host}: {message}" if host else message)[:300]
+        self.last_error_at = time.time()
 
     def record_failure(self, err: ProxyError, call: Call) -> None:
         if not err.provider_fault:
             self.release(call)
             if isinstance(err, InternalError):
                 self.crashes += 1
-                self.last_error = err.message[:300]
+                self.note_error(err.message)
         elif call.ticket is not None:
             self.upstream_faults += 1
             ticket, call.ticket = call.ticket, None
             breaker = self.breaker
             epoch = breaker.epoch
             breaker.record_failure(ticket)
-            self.last_error = err.message[:300]
+            self.note_error(err.message)
             if breaker.epoch != epoch:  # this failure opened (or re-opened) the circuit
                 wait = breaker.retry_after()
                 self._circuit_log("circuit re-opened: probe failed" if ticket.probe
@@ -208,7 +223,7 @@ class ProviderSupervisor:
                     if exc is None:
                         continue
                     self.restarts += 1
-                    self.last_error = f"worker crashed: {type(exc).__name__}: {exc}"[:300]
+                    self.note_error(f"worker crashed: {type(exc).__name__}: {exc}")
                     self.observer.worker_restarted(self.name)
                     log.error(
                         "worker crashed",
@@ -254,8 +269,14 @@ class ProviderSupervisor:
             await asyncio.gather(*workers, return_exceptions=True)
 
     def health(self) -> dict[str, Any]:
+        """For ``/admin/health``. ``status`` is ``ok`` only when the provider runs, its
+        circuit is closed and it is not misconfigured; otherwise ``degraded``."""
+        circuit = self.breaker.snapshot()
+        degraded = (self.state != "running" or circuit["state"] != "closed"
+                    or self.spec.misconfigured is not None)
         return {
             "name": self.name,
+            "status": "degraded" if degraded else "ok",
             "provider_type": self.spec.type,
             "state": self.state,
             "restarts": self.restarts,
@@ -265,11 +286,14 @@ class ProviderSupervisor:
             "inbox_size": self.inbox.maxsize,
             "in_flight": self.in_flight,
             "workers": len(self._workers),
-            "circuit": self.breaker.snapshot(),
+            "circuit": circuit,
             "healthy_keys": self.pool.healthy_count,
             "total_keys": self.pool.total,
             "keys": self.pool.snapshot(),
+            "upstream_host": self.upstream_host,
             "last_error": self.last_error,
+            "last_error_at": iso_time(self.last_error_at),
+            "recovered_at": iso_time(self.recovered_at),
             "misconfigured": self.spec.misconfigured,
         }
 

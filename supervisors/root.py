@@ -117,6 +117,7 @@ class RootSupervisor:
                 fresh.crashes = sup.crashes
                 fresh.upstream_faults = sup.upstream_faults
                 fresh.last_error = sup.last_error
+                fresh.last_error_at, fresh.recovered_at = sup.last_error_at, sup.recovered_at
                 self._providers[sup.name] = sup = fresh
                 sup.state = "running"
 

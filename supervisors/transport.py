@@ -105,8 +105,9 @@ class HttpTransport:
         except aiohttp.ServerTimeoutError as exc:
             raise UpstreamTimeout("upstream did not answer in time") from exc
         except (aiohttp.ClientError, OSError) as exc:
+            why = getattr(exc, "strerror", None)  # e.g. "Connection refused"
             raise UpstreamConnectError(
-                f"could not reach upstream: {type(exc).__name__}"
+                f"could not reach upstream: {type(exc).__name__}" + (f" ({why})" if why else "")
             ) from exc
         except asyncio.TimeoutError as exc:  # noqa: UP041 - aiohttp may raise the alias
             raise UpstreamTimeout("upstream did not answer in time") from exc

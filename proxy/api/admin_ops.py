@@ -110,7 +110,7 @@ async def health(request: web.Request, client: ClientKey) -> web.Response:
         database["status"] != "ok"
         or redis["status"] == "error"
         or payloads["status"] != "ok"
-        or any(p["state"] != "running" or p["misconfigured"] for p in providers)
+        or any(p["status"] != "ok" for p in providers)
         or gateway.last_sync_error is not None
     )
     return json_response({

@@ -13,9 +13,13 @@ pytestmark = pytest.mark.timeout(5)
 KEYS = [(1, "a", "sk-aaaaaaaa1111"), (2, "b", "sk-bbbbbbbb2222"), (3, "c", "sk-cccccccc3333")]
 
 
+WALL = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
 def make_pool(keys=KEYS, recheck_interval: float = 60.0) -> tuple[KeyPool, FakeClock]:
     clock = FakeClock()
-    return KeyPool(keys, recheck_interval=recheck_interval, clock=clock), clock
+    pool = KeyPool(keys, recheck_interval=recheck_interval, clock=clock, wall=lambda: WALL)
+    return pool, clock
 
 
 def ids(pool: KeyPool, n: int) -> list[int | str | None]:
@@ -228,9 +232,9 @@ def test_replace_with_fewer_keys_keeps_round_robin_going() -> None:
 
 def test_snapshot_never_shows_the_secret() -> None:
     pool, clock = make_pool()
-    k1 = key(pool, 1)
+    k1, k2 = key(pool, 1), key(pool, 2)
     pool.cool_down(k1, 30.0, "429 from upstream for sk-aaaaaaaa1111")
-    pool.mark_unauthorized(key(pool, 2), "401: Incorrect API key provided: sk-bbbbbbbb2222")
+    pool.mark_unauthorized(k2, "401: Incorrect API key provided: sk-bbbbbbbb2222")
     clock.advance(10.0)
     rows = pool.snapshot()
     text = repr(rows) + repr(k1)
@@ -243,10 +247,15 @@ def test_snapshot_never_shows_the_secret() -> None:
         "healthy": True,
         "cooling_for": 20.0,
         "last_error": "429 from upstream for ****1111",
+        "last_error_at": "2026-01-01T00:00:00.000Z",
+        "recovered_at": None,
     }
     assert rows[1]["healthy"] is False
     assert rows[1]["last_error"] == "401: Incorrect API key provided: ****2222"
     assert k1.masked == "****1111"
+    pool.mark_success(k2)  # it works again: when is shown, the error cleared
+    assert pool.snapshot()[1]["recovered_at"] == "2026-01-01T00:00:00.000Z"
+    assert pool.snapshot()[1]["last_error"] is None
 
 
 def test_counts() -> None:
