@@ -65,7 +65,7 @@ _SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 def build_app(settings: Settings) -> web.Application:
     """``settings`` must already carry its secrets (``proxy.secrets.ensure_secrets``)."""
-    from .api import admin, health, messages_ingress, responses, v1
+    from .api import admin, health, messages_ingress, openapi, responses, v1
     from .api.middleware import REQUEST_IDS, RequestIds, gateway_middleware
     from .console import mount_console
 
@@ -83,6 +83,7 @@ def build_app(settings: Settings) -> web.Application:
     messages_ingress.setup_routes(app)
     admin.setup_routes(app)
     mount_console(app)
+    openapi.setup_routes(app)  # last: it documents the routes added before it
     app.cleanup_ctx.extend(
         [_tracing_ctx, _store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _cache_ctx,
          _gateway_ctx, _audit_ctx, _background_ctx]

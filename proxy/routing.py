@@ -18,6 +18,8 @@ from typing import Any
 from supervisors.errors import InvalidRequest, NotFound, PermissionDenied
 from supervisors.spec import ProviderSpec
 
+from .api.config_fields import MAPPING_KEYS
+
 __all__ = ["Group", "Hop", "Load", "Route", "RoutingTable"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -146,10 +148,8 @@ class Route:
         return Route(self.alias, tuple(hops))
 
 
-#: mapping config keys that steer the proxy and are never sent upstream
-_BEHAVIOUR_KEYS = frozenset(
-    {"stream_resume", "supports_prefill", "weight", "hedge_after_ms", "cache_ttl"}
-)
+#: mapping config keys the gateway reads; every other key is a request default
+_BEHAVIOUR_KEYS = frozenset(MAPPING_KEYS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from .admin_common import (
     log_change,
 )
 from .admin_fields import Validator, boolean, integer, parse_body, string_list, text, timestamp
+from .openapi import BOOL, DELETED, INT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
 __all__ = ["setup_routes"]
@@ -43,6 +44,12 @@ _SCHEMA: dict[str, Validator] = {
     "allowed_models": string_list(),
     "expires_at": timestamp(future=True),
 }
+API_KEY = obj(("id", "name", "key_prefix", "is_admin"),
+              id=INT, object=STR, name=STR, key_prefix=STR, tenant={"type": ["string", "null"]},
+              is_admin=BOOL, rpm_limit={"type": ["integer", "null"]},
+              tpm_limit={"type": ["integer", "null"]},
+              allowed_models={"type": ["array", "null"], "items": STR},
+              expires_at=TIME, created_at=TIME)
 _DEFAULTS: dict[str, Any] = {
     "tenant": None,
     "is_admin": False,
@@ -106,7 +113,13 @@ async def delete_api_key(request: web.Request, client: ClientKey) -> web.Respons
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/api-keys", list_api_keys)
-    app.router.add_post("/admin/api-keys", create_api_key)
-    app.router.add_get("/admin/api-keys/{id}", get_api_key)
-    app.router.add_delete("/admin/api-keys/{id}", delete_api_key)
+    route(app, "GET", "/admin/api-keys", list_api_keys, "List client keys",
+          response=list_of(API_KEY))
+    route(app, "POST", "/admin/api-keys", create_api_key,
+          "Create a client key (its plaintext 'key' is in this answer only)",
+          body=body_schema(_SCHEMA, ("name",)),
+          response={**API_KEY, "required": [*API_KEY["required"], "key"]}, status=201)
+    route(app, "GET", "/admin/api-keys/{id}", get_api_key, "Get a client key",
+          response=API_KEY)
+    route(app, "DELETE", "/admin/api-keys/{id}", delete_api_key, "Revoke a client key",
+          response=DELETED)

@@ -10,6 +10,10 @@ Limits (documented in the admin API module): names and other short texts at most
 characters, URLs 2048, secrets 4096, model lists 1000 entries; no text may contain
 control characters (NUL cannot be stored in PostgreSQL; CR/LF could forge headers).
 Integers are 64-bit (the columns are BIGINT).
+
+Every validator made here carries the JSON Schema of what it accepts (``schema_of``), so
+the OpenAPI document (``proxy.api.openapi``) is derived from the very tables that check
+requests. A hand-written validator states its schema with ``described(check, schema)``.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ from supervisors.errors import InvalidRequest
 
 __all__ = [
     "MAX_ID",
+    "Field",
     "Validator",
     "boolean",
+    "described",
     "integer",
     "json_object",
+    "number",
+    "object_schema",
     "parse_body",
     "parse_datetime",
     "parse_query",
@@ -35,6 +43,7 @@ __all__ = [
     "query_int",
     "query_text",
     "query_time",
+    "schema_of",
     "string_list",
     "text",
     "timestamp",
@@ -44,6 +53,52 @@ Validator = Callable[[str, Any], Any]
 
 MAX_ID = 2**63 - 1
 _INT = re.compile(r"-?[0-9]{1,19}")
+
+
+class Field:
+    """A validator (or query parser) together with the JSON Schema of what it accepts."""
+
+    __slots__ = ("check", "schema")
+
+    def __init__(self, check: Callable[[str, Any], Any], schema: dict[str, Any]) -> None:
+        self.check = check
+        self.schema = schema
+
+    def __call__(self, name: str, value: Any) -> Any:
+        return self.check(name, value)
+
+
+def described(check: Callable[[str, Any], Any], schema: dict[str, Any]) -> Field:
+    """``check`` with its JSON Schema, for validators written by hand."""
+    return Field(check, schema)
+
+
+def schema_of(check: object) -> dict[str, Any]:
+    """The JSON Schema a validator carries (``{}``, anything, when it has none)."""
+    schema = getattr(check, "schema", None)
+    return dict(schema) if isinstance(schema, dict) else {}
+
+
+def object_schema(
+    table: Mapping[str, object], required: Collection[str] = (), *, closed: bool = True
+) -> dict[str, Any]:
+    """The JSON Schema of an object whose fields ``table`` validates."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {name: schema_of(check) for name, check in table.items()},
+    }
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _nullable(schema: dict[str, Any], nullable: bool) -> dict[str, Any]:
+    if not nullable:
+        return schema
+    kind = schema["type"]
+    return {**schema, "type": [*(kind if isinstance(kind, list) else [kind]), "null"]}
 
 
 def _has_control(value: str) -> bool:
@@ -64,7 +119,11 @@ def text(max_len: int = 200, *, nullable: bool = False, allow_empty: bool = Fals
             raise InvalidRequest(f"'{name}' must not contain control characters", param=name)
         return value
 
-    return check
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_len,
+                              "pattern": r"^[^\x00-\x1f\x7f]*$"}
+    if not allow_empty:
+        schema["pattern"] = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+    return Field(check, _nullable(schema, nullable))
 
 
 def pattern(regex: str, description: str) -> Validator:
@@ -78,7 +137,8 @@ def pattern(regex: str, description: str) -> Validator:
             raise InvalidRequest(f"'{name}' must be {description}", param=name)
         return value
 
-    return check
+    return Field(check, {"type": "string", "pattern": f"^(?:{regex})$",
+                         "description": description})
 
 
 def integer(minimum: int = 0, maximum: int = MAX_ID, *, nullable: bool = False) -> Validator:
@@ -94,7 +154,31 @@ def integer(minimum: int = 0, maximum: int = MAX_ID, *, nullable: bool = False) 
             )
         return value
 
-    return check
+    return Field(check, _nullable(
+        {"type": "integer", "minimum": minimum, "maximum": maximum}, nullable))
+
+
+def number(minimum: float = 0.0, maximum: float | None = None, *,
+           exclusive_minimum: bool = False, nullable: bool = False) -> Validator:
+    """A JSON number (integers included, booleans not)."""
+
+    def check(name: str, value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidRequest(f"'{name}' must be a number", param=name)
+        low_ok = value > minimum if exclusive_minimum else value >= minimum
+        if not low_ok or (maximum is not None and value > maximum):
+            bound = f"> {minimum}" if exclusive_minimum else f">= {minimum}"
+            upper = f" and <= {maximum}" if maximum is not None else ""
+            raise InvalidRequest(f"'{name}' must be {bound}{upper}", param=name)
+        return value
+
+    schema: dict[str, Any] = {"type": "number"}
+    schema["exclusiveMinimum" if exclusive_minimum else "minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return Field(check, _nullable(schema, nullable))
 
 
 def boolean() -> Validator:
@@ -103,7 +187,7 @@ def boolean() -> Validator:
             raise InvalidRequest(f"'{name}' must be a boolean", param=name)
         return value
 
-    return check
+    return Field(check, {"type": "boolean"})
 
 
 def json_object() -> Validator:
@@ -112,7 +196,7 @@ def json_object() -> Validator:
             raise InvalidRequest(f"'{name}' must be an object", param=name)
         return value
 
-    return check
+    return Field(check, {"type": "object"})
 
 
 def string_list(max_items: int = 1000, max_len: int = 200) -> Validator:
@@ -130,7 +214,8 @@ def string_list(max_items: int = 1000, max_len: int = 200) -> Validator:
             item(name, entry)
         return list(dict.fromkeys(value))
 
-    return check
+    return Field(check, {"type": ["array", "null"], "items": schema_of(item),
+                         "maxItems": max_items})
 
 
 def parse_datetime(name: str, raw: str) -> datetime:
@@ -164,7 +249,7 @@ def timestamp(*, future: bool = False) -> Validator:
             raise InvalidRequest(f"'{name}' must be in the future", param=name)
         return parsed
 
-    return check
+    return Field(check, {"type": ["string", "null"], "format": "date-time", "maxLength": 64})
 
 
 def _reject_unknown(given: Collection[str], schema: Mapping[str, object], where: str) -> None:
@@ -202,7 +287,7 @@ QueryParser = Callable[[str, str], Any]
 
 def query_text(max_len: int = 200) -> QueryParser:
     check = text(max_len)
-    return lambda name, raw: check(name, raw)
+    return Field(check, schema_of(check))
 
 
 def query_int(minimum: int = 0, maximum: int = MAX_ID) -> QueryParser:
@@ -215,7 +300,7 @@ def query_int(minimum: int = 0, maximum: int = MAX_ID) -> QueryParser:
             raise InvalidRequest(f"'{name}' must be between {minimum} and {maximum}", param=name)
         return value
 
-    return parse
+    return Field(parse, {"type": "integer", "minimum": minimum, "maximum": maximum})
 
 
 def query_choice(*choices: str) -> QueryParser:
@@ -224,11 +309,11 @@ def query_choice(*choices: str) -> QueryParser:
             raise InvalidRequest(f"'{name}' must be one of {', '.join(choices)}", param=name)
         return raw
 
-    return parse
+    return Field(parse, {"type": "string", "enum": list(choices)})
 
 
 def query_time() -> QueryParser:
-    return parse_datetime
+    return Field(parse_datetime, {"type": "string", "format": "date-time", "maxLength": 64})
 
 
 def parse_query(query: Mapping[str, str], schema: Mapping[str, QueryParser]) -> dict[str, Any]:

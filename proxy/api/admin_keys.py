@@ -33,7 +33,17 @@ from .admin_common import (
     not_found,
     path_id,
 )
-from .admin_fields import Validator, integer, parse_body, parse_query, query_int, text
+from .admin_fields import (
+    Validator,
+    described,
+    integer,
+    parse_body,
+    parse_query,
+    query_int,
+    schema_of,
+    text,
+)
+from .openapi import BOOL, DELETED, INT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
 __all__ = ["setup_routes"]
@@ -48,8 +58,15 @@ def _secret(name: str, value: Any) -> Any:
     return value
 
 
-_SCHEMA: dict[str, Validator] = {"provider_id": integer(1), "name": text(200), "key": _secret}
-_ROTATE: dict[str, Validator] = {"key": _secret}
+_KEY = described(_secret, {**schema_of(_secret_text), "writeOnly": True})
+_SCHEMA: dict[str, Validator] = {"provider_id": integer(1), "name": text(200), "key": _KEY}
+_REQUIRED = ("provider_id", "name", "key")
+_ROTATE: dict[str, Validator] = {"key": _KEY}
+_QUERY = {"provider_id": query_int(1)}
+PROVIDER_KEY = obj(("id", "provider_id", "name", "key_masked", "healthy"),
+                   id=INT, object=STR, provider_id=INT, name=STR, key_masked=STR,
+                   healthy=BOOL, health_source=STR, last_error={}, cooling_for={"type": "number"},
+                   created_at=TIME, updated_at=TIME)
 
 
 def _revealed(secret: str) -> str:
@@ -87,7 +104,7 @@ def key_json(row: ProviderKeyRow, live: dict[Any, dict[str, Any]]) -> dict[str, 
 
 @admin_route
 async def list_keys(request: web.Request, client: ClientKey) -> web.Response:
-    query = parse_query(request.query, {"provider_id": query_int(1)})
+    query = parse_query(request.query, _QUERY)
     gateway = request.app[GATEWAY]
     rows = await gateway.store.list_provider_keys(query.get("provider_id"))
     live = _live(gateway)
@@ -96,8 +113,7 @@ async def list_keys(request: web.Request, client: ClientKey) -> web.Response:
 
 @admin_route
 async def create_key(request: web.Request, client: ClientKey) -> web.Response:
-    fields = parse_body(await read_json(request), _SCHEMA,
-                        required=("provider_id", "name", "key"))
+    fields = parse_body(await read_json(request), _SCHEMA, required=_REQUIRED)
     gateway = request.app[GATEWAY]
     secret: str = fields["key"]
     row = await gateway.store.create_provider_key(
@@ -147,8 +163,13 @@ async def delete_key(request: web.Request, client: ClientKey) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/keys", list_keys)
-    app.router.add_post("/admin/keys", create_key)
-    app.router.add_get("/admin/keys/{id}", get_key)
-    app.router.add_delete("/admin/keys/{id}", delete_key)
-    app.router.add_post("/admin/keys/{id}/rotate", rotate_key)
+    route(app, "GET", "/admin/keys", list_keys, "List provider keys", query=_QUERY,
+          response=list_of(PROVIDER_KEY))
+    route(app, "POST", "/admin/keys", create_key, "Add a provider key (stored encrypted)",
+          body=body_schema(_SCHEMA, _REQUIRED), response=PROVIDER_KEY, status=201)
+    route(app, "GET", "/admin/keys/{id}", get_key, "Get a provider key (masked)",
+          response=PROVIDER_KEY)
+    route(app, "DELETE", "/admin/keys/{id}", delete_key, "Delete a provider key",
+          response=DELETED)
+    route(app, "POST", "/admin/keys/{id}/rotate", rotate_key, "Replace a provider key's secret",
+          body=body_schema(_ROTATE, ("key",)), response=PROVIDER_KEY)

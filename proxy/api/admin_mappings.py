@@ -4,8 +4,8 @@ A mapping is ``{alias_name, provider_id, provider_model_name, order_index, is_de
 config}``. ``provider_id`` must name an existing provider (else 400); ``order_index`` is
 an integer ≥ 0, unique per alias (409 on a clash) and defaults to the end of the alias's
 chain; ``config`` is an object of default request parameters and of settings for the
-proxy itself (``stream_resume``, ``supports_prefill``, and the routing settings checked by
-:func:`mapping_config`). ``PATCH`` replaces the fields it names.
+proxy itself (``MAPPING_KEYS`` in ``config_fields``: ``stream_resume``, ``supports_prefill``,
+the routing settings ...); any other key is a 400. ``PATCH`` replaces the fields it names.
 
 Mappings of one alias may share an ``order_index``: they form a routing group, spread by
 ``weight`` (``proxy.routing``); the same provider and model twice in a group is a 409.
@@ -16,8 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-
-from supervisors.errors import InvalidRequest
 
 from ..appkeys import GATEWAY
 from ..auth import ClientKey
@@ -33,46 +31,13 @@ from .admin_common import (
     not_found,
     path_id,
 )
-from .admin_fields import Validator, boolean, integer, json_object, parse_body, text
+from .admin_fields import Validator, boolean, described, integer, json_object, parse_body, text
+from .config_fields import check_mapping_config, mapping_config_schema
+from .openapi import BOOL, DELETED, INT, OBJECT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
-__all__ = ["mapping_config", "setup_routes"]
+__all__ = ["setup_routes"]
 
-
-def _positive(low: float, high: float, integral: bool) -> Validator:
-    kind = "an integer" if integral else "a number"
-
-    def check(name: str, value: Any) -> Any:
-        ok = isinstance(value, int) if integral else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok or not low <= value <= high:
-            raise InvalidRequest(f"'{name}' must be {kind} from {low:g} to {high:g}", param=name)
-        return value
-
-    return check
-
-
-#: the routing settings of a mapping's config (its other keys are request defaults):
-#: share within the routing group, hedging delay, response cache lifetime in seconds
-_SETTINGS: dict[str, Validator] = {
-    "weight": _positive(0.001, 1_000_000, integral=False),
-    "hedge_after_ms": _positive(1, 600_000, integral=True),
-    "cache_ttl": _positive(1, 31_536_000, integral=True),
-}
-
-
-def mapping_config() -> Validator:
-    """An object whose routing settings, when present and not null, are in range
-    (else a 400 naming ``config.<key>``)."""
-    base = json_object()
-
-    def check(name: str, value: Any) -> Any:
-        value = base(name, value)
-        for key, setting in _SETTINGS.items():
-            if value.get(key) is not None:
-                setting(f"{name}.{key}", value[key])
-        return value
-
-    return check
 
 _SCHEMA: dict[str, Validator] = {
     "alias_name": text(256),
@@ -80,8 +45,13 @@ _SCHEMA: dict[str, Validator] = {
     "provider_model_name": text(256),
     "order_index": integer(0, 1_000_000),
     "is_default": boolean(),
-    "config": mapping_config(),
+    "config": described(json_object(), mapping_config_schema()),
 }
+_REQUIRED = ("alias_name", "provider_id", "provider_model_name")
+MAPPING = obj(("id", "alias_name", "provider_id", "provider_model_name", "order_index"),
+              id=INT, object=STR, alias_name=STR, provider_id=INT, provider_model_name=STR,
+              order_index=INT, is_default=BOOL, config=OBJECT, created_at=TIME,
+              updated_at=TIME)
 
 
 def mapping_json(row: MappingRow) -> dict[str, Any]:
@@ -109,9 +79,9 @@ async def list_mappings(request: web.Request, client: ClientKey) -> web.Response
 async def create_mapping(request: web.Request, client: ClientKey) -> web.Response:
     fields = parse_body(
         await read_json(request), _SCHEMA,
-        required=("alias_name", "provider_id", "provider_model_name"),
-        defaults={"is_default": False, "config": {}},
+        required=_REQUIRED, defaults={"is_default": False, "config": {}},
     )
+    check_mapping_config(fields["config"])
     store = request.app[GATEWAY].store
     if "order_index" not in fields:
         used = [m.order_index for m in await store.list_mappings()
@@ -134,6 +104,8 @@ async def get_mapping(request: web.Request, client: ClientKey) -> web.Response:
 async def update_mapping(request: web.Request, client: ClientKey) -> web.Response:
     mapping_id = path_id(request, "mapping")
     fields = parse_body(await read_json(request), _SCHEMA)
+    if "config" in fields:
+        check_mapping_config(fields["config"])
     row = await request.app[GATEWAY].store.update_mapping(mapping_id, **fields)
     if row is None:
         raise not_found("mapping", mapping_id)
@@ -149,8 +121,12 @@ async def delete_mapping(request: web.Request, client: ClientKey) -> web.Respons
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/mappings", list_mappings)
-    app.router.add_post("/admin/mappings", create_mapping)
-    app.router.add_get("/admin/mappings/{id}", get_mapping)
-    app.router.add_patch("/admin/mappings/{id}", update_mapping)
-    app.router.add_delete("/admin/mappings/{id}", delete_mapping)
+    route(app, "GET", "/admin/mappings", list_mappings, "List model mappings",
+          response=list_of(MAPPING))
+    route(app, "POST", "/admin/mappings", create_mapping, "Add an entry to an alias's chain",
+          body=body_schema(_SCHEMA, _REQUIRED), response=MAPPING, status=201)
+    route(app, "GET", "/admin/mappings/{id}", get_mapping, "Get a mapping", response=MAPPING)
+    route(app, "PATCH", "/admin/mappings/{id}", update_mapping,
+          "Change a mapping (the fields given)", body=body_schema(_SCHEMA), response=MAPPING)
+    route(app, "DELETE", "/admin/mappings/{id}", delete_mapping, "Delete a mapping",
+          response=DELETED)

@@ -29,6 +29,7 @@ from ..crypto import DecryptionError
 from ..store.base import AuditFilter, AuditRecord
 from .admin_common import admin_route, apply_change, iso, json_response, log_change
 from .admin_fields import parse_query, query_choice, query_int, query_text, query_time
+from .openapi import INT, OBJECT, STR, list_of, obj, route
 
 __all__ = ["setup_routes"]
 
@@ -186,7 +187,18 @@ async def rotate_encryption(request: web.Request, client: ClientKey) -> web.Resp
     return json_response({"reencrypted": count, "encryption_keys": len(gateway.keyring)})
 
 
+_HEALTH = obj(("status", "providers"), status={"enum": ["ok", "degraded"]},
+              providers={"type": "array", "items": OBJECT}, database=OBJECT, redis=OBJECT,
+              payload_store=OBJECT, config=OBJECT)
+_AUDIT = list_of(obj(("id", "request_id", "status"), id=INT, request_id=STR, status=INT))
+_AUDIT["properties"]["next_after_id"] = {"type": ["integer", "null"]}
+
+
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/health", health)
-    app.router.add_get("/admin/audit", audit)
-    app.router.add_post("/admin/encryption/rotate", rotate_encryption)
+    route(app, "GET", "/admin/health", health, "Providers, database, Redis, payload store",
+          response=_HEALTH)
+    route(app, "GET", "/admin/audit", audit, "Audit records, filtered and paged",
+          query=_AUDIT_QUERY, response=_AUDIT)
+    route(app, "POST", "/admin/encryption/rotate", rotate_encryption,
+          "Re-encrypt provider keys under the first ENCRYPTION_KEY",
+          response=obj(("reencrypted",), reencrypted=INT, encryption_keys=INT))

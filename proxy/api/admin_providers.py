@@ -42,7 +42,9 @@ from .admin_common import (
     not_found,
     path_id,
 )
-from .admin_fields import Validator, boolean, json_object, parse_body, pattern, text
+from .admin_fields import Validator, boolean, described, json_object, parse_body, pattern, text
+from .config_fields import provider_config_schema, reject_unknown_provider_keys
+from .openapi import BOOL, DELETED, INT, OBJECT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
 __all__ = ["provider_json", "setup_routes"]
@@ -82,9 +84,13 @@ _SCHEMA: dict[str, Validator] = {
     ),
     "provider_type": _provider_type,
     "base_url": text(2048, allow_empty=True),
-    "config": json_object(),
+    "config": described(json_object(), provider_config_schema()),
     "enabled": boolean(),
 }
+_REQUIRED = ("name", "provider_type")
+PROVIDER = obj(("id", "name", "provider_type", "base_url", "config", "enabled"),
+               id=INT, object=STR, name=STR, provider_type=STR, base_url=STR, config=OBJECT,
+               enabled=BOOL, created_at=TIME, updated_at=TIME)
 
 
 def provider_json(row: ProviderRow, keyring: KeyRing) -> dict[str, Any]:
@@ -120,6 +126,7 @@ def _store_headers(
 
 
 def _check_config(config: dict[str, Any]) -> None:
+    reject_unknown_provider_keys(config)
     try:
         parsed = ProviderConfig.from_dict(config)
     except ValueError as exc:
@@ -159,7 +166,7 @@ async def list_providers(request: web.Request, client: ClientKey) -> web.Respons
 @admin_route
 async def create_provider(request: web.Request, client: ClientKey) -> web.Response:
     fields = parse_body(
-        await read_json(request), _SCHEMA, required=("name", "provider_type"),
+        await read_json(request), _SCHEMA, required=_REQUIRED,
         defaults={"base_url": "", "config": {}, "enabled": True},
     )
     fields["base_url"] = _check_base_url(fields["provider_type"], fields["base_url"])
@@ -237,9 +244,14 @@ async def delete_provider(request: web.Request, client: ClientKey) -> web.Respon
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/providers", list_providers)
-    app.router.add_post("/admin/providers", create_provider)
-    app.router.add_get("/admin/providers/{id}", get_provider)
-    app.router.add_get("/admin/providers/{id}/models", provider_models)
-    app.router.add_patch("/admin/providers/{id}", update_provider)
-    app.router.add_delete("/admin/providers/{id}", delete_provider)
+    route(app, "GET", "/admin/providers", list_providers, "List providers",
+          response=list_of(PROVIDER))
+    route(app, "POST", "/admin/providers", create_provider, "Create a provider",
+          body=body_schema(_SCHEMA, _REQUIRED), response=PROVIDER, status=201)
+    route(app, "GET", "/admin/providers/{id}", get_provider, "Get a provider", response=PROVIDER)
+    route(app, "GET", "/admin/providers/{id}/models", provider_models,
+          "The models the provider lists upstream", response=list_of(OBJECT))
+    route(app, "PATCH", "/admin/providers/{id}", update_provider,
+          "Change a provider (the fields given)", body=body_schema(_SCHEMA), response=PROVIDER)
+    route(app, "DELETE", "/admin/providers/{id}", delete_provider,
+          "Delete a provider, its keys and its mappings", response=DELETED)

@@ -33,6 +33,7 @@ from ..router import HopCall
 from ..routing import Hop, Route
 from .ingress import Prepared
 from .middleware import error_response
+from .openapi import INT, OBJECT, STR, obj, route
 from .pipeline import serve
 
 __all__ = ["MessagesIngress", "list_models_anthropic", "setup_routes"]
@@ -147,7 +148,20 @@ async def list_models_anthropic(request: web.Request, client: ClientKey) -> web.
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
+_MESSAGES = {"type": "array", "minItems": 1, "items": obj(
+    ("role", "content"), role={"enum": ["user", "assistant"]},
+    content={"anyOf": [STR, {"type": "array", "items": obj(("type",), type=STR)}]})}
+_REQUEST = obj(("model", "messages"), model={"type": "string", "minLength": 1, "maxLength": 256},
+               messages=_MESSAGES, max_tokens={"type": "integer", "minimum": 1},
+               stream={"type": "boolean"})
+
+
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/messages", messages)
-    app.router.add_post("/v1/messages/count_tokens", count_tokens)
+    route(app, "POST", "/v1/messages", messages, "Anthropic Messages API",
+          body={**_REQUEST, "required": ["model", "messages", "max_tokens"]},
+          response=obj(("id", "type", "content"), id=STR, type={"const": "message"},
+                       content={"type": "array", "items": OBJECT}), stream=True)
+    route(app, "POST", "/v1/messages/count_tokens", count_tokens,
+          "Anthropic token count (estimated)", body=_REQUEST,
+          response=obj(("input_tokens",), input_tokens=INT))
 

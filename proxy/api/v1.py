@@ -17,7 +17,9 @@ from supervisors.errors import NotFound
 from ..appkeys import GATEWAY, INGRESS
 from .messages_ingress import MessagesIngress, list_models_anthropic
 from .openai_ingress import CHAT, COMPLETIONS, EMBEDDINGS
+from .openapi import INT, OBJECT, STR, list_of, obj, route
 from .pipeline import serve
+from .validate import chat_schema, completions_schema, embeddings_schema
 
 __all__ = ["setup_routes"]
 
@@ -61,9 +63,21 @@ async def get_model(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(_model_object(name)), content_type="application/json")
 
 
+_MODEL = obj(("id", "object"), id=STR, object={"const": "model"}, created=INT, owned_by=STR)
+
+
+def _answer(kind: str) -> dict[str, Any]:
+    return obj(("id", "object", "choices"), id=STR, object={"const": kind},
+               choices={"type": "array", "items": OBJECT}, usage=OBJECT)
+
+
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_post("/v1/completions", completions)
-    app.router.add_post("/v1/embeddings", embeddings)
-    app.router.add_get("/v1/models", list_models)
-    app.router.add_get("/v1/models/{model:.+}", get_model)
+    route(app, "POST", "/v1/chat/completions", chat_completions, "Chat completion",
+          body=chat_schema(), response=_answer("chat.completion"), stream=True)
+    route(app, "POST", "/v1/completions", completions, "Text completion (legacy)",
+          body=completions_schema(), response=_answer("text_completion"), stream=True)
+    route(app, "POST", "/v1/embeddings", embeddings, "Embeddings", body=embeddings_schema(),
+          response=list_of(obj(("object", "index"), object={"const": "embedding"}, index=INT)))
+    route(app, "GET", "/v1/models", list_models, "Models this key may use",
+          response=list_of(_MODEL))
+    route(app, "GET", "/v1/models/{model:.+}", get_model, "One model", response=_MODEL)

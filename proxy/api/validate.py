@@ -5,6 +5,10 @@ OpenAI API accepts, so no adapter ever meets a shape it cannot handle; other fie
 through to the provider untouched (bounded in depth and free of NUL, see ``body_tree``).
 Every failure is a 400 naming the offending ``param``. Per field the cost is one dict
 lookup and one small check: a field table per endpoint, walked once over the body.
+
+The same tables give ``/openapi.json`` its request schemas (``chat_schema`` ...): each
+check carries its JSON Schema (``field_checks.schema_of``), so a field added to a table
+is both checked and documented.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from supervisors.errors import InvalidRequest
 
 from .body_tree import check_tree
 from .chat_shapes import (
+    ROLES,
     check_messages,
     check_response_format,
     check_tool_choice,
@@ -28,15 +33,25 @@ from .chat_shapes import (
 from .field_checks import (
     Check,
     boolean,
+    described,
     integer,
     number,
     obj,
     optional_string,
+    schema_of,
     string_list,
     strings_map,
 )
 
-__all__ = ["read_json", "validate_chat", "validate_completions", "validate_embeddings"]
+__all__ = [
+    "chat_schema",
+    "completions_schema",
+    "embeddings_schema",
+    "read_json",
+    "validate_chat",
+    "validate_completions",
+    "validate_embeddings",
+]
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -207,3 +222,50 @@ def _checker(fields: dict[str, Check], required: tuple[str, ...]) -> Callable[[d
 validate_chat = _checker(_CHAT, ("model", "messages"))
 validate_completions = _checker(_COMPLETIONS, ("model", "prompt"))
 validate_embeddings = _checker(_EMBEDDINGS, ("model", "input"))
+
+
+# -- the JSON Schemas of the tables' own checks, for /openapi.json ---------------------------
+
+_NAME = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"\S"}
+described(_model, _NAME)
+described(_stop, {"anyOf": [{"type": ["string", "null"]},
+                            {"type": "array", "maxItems": 4, "items": {"type": "string"}}]})
+described(_fallbacks, {"type": ["array", "null"], "maxItems": 16, "items": _NAME})
+described(_stream_options, {"type": ["object", "null"],
+                            "properties": {"include_usage": {"type": ["boolean", "null"]}}})
+described(_prompt, {"anyOf": [{"type": "string"},
+                              {"type": "array", "minItems": 1, "items": {"type": "string"}}]})
+_TOKENS = {"type": "array", "minItems": 1, "maxItems": 2048,
+           "items": {"type": "integer", "minimum": 0, "maximum": _INT32}}
+described(_embedding_input, {"anyOf": [
+    {"type": "string", "minLength": 1},
+    {"type": "array", "minItems": 1, "maxItems": 2048, "items": {"type": "string"}},
+    _TOKENS,
+    {"type": "array", "minItems": 1, "maxItems": 2048,
+     "items": {"type": "array", "minItems": 1, "items": _TOKENS["items"]}},
+]})
+described(_encoding_format, {"enum": ["float", "base64", None]})
+described(check_messages, {"type": "array", "minItems": 1, "items": {
+    "type": "object", "required": ["role"],
+    "properties": {"role": {"enum": sorted(ROLES)},
+                   "content": {"type": ["string", "array", "null"]}}}})
+described(check_tools, {"type": ["array", "null"], "items": {"type": "object"}})
+described(check_tool_choice, {"type": ["string", "object", "null"]})
+described(check_response_format, {"type": ["object", "null"]})
+
+
+def _schema(fields: dict[str, Check], required: tuple[str, ...]) -> dict[str, Any]:
+    return {"type": "object", "required": list(required),
+            "properties": {name: schema_of(check) for name, check in fields.items()}}
+
+
+def chat_schema() -> dict[str, Any]:
+    return _schema(_CHAT, ("model", "messages"))
+
+
+def completions_schema() -> dict[str, Any]:
+    return _schema(_COMPLETIONS, ("model", "prompt"))
+
+
+def embeddings_schema() -> dict[str, Any]:
+    return _schema(_EMBEDDINGS, ("model", "input"))

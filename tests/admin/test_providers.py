@@ -18,12 +18,12 @@ BAD_IDS = ["999", "0", "abc", "-1", "1.5", "99999999999999999999999"]
 async def test_create_get_list_patch_delete(api: Api) -> None:
     created = await api.ok("POST", "/admin/providers", {
         "name": "up-1", "provider_type": "openai", "base_url": "http://127.0.0.1:9/v1/",
-        "config": {"timeout": 30, "max_retries": 0, "custom_thing": {"a": [1]}},
+        "config": {"timeout": 30, "max_retries": 0, "options": {"a": [1]}},
         "enabled": False,
     }, status=201)
     assert created["name"] == "up-1" and created["provider_type"] == "openai"
     assert created["base_url"] == "http://127.0.0.1:9/v1"  # normalised
-    assert created["config"] == {"timeout": 30, "max_retries": 0, "custom_thing": {"a": [1]}}
+    assert created["config"] == {"timeout": 30, "max_retries": 0, "options": {"a": [1]}}
     assert created["enabled"] is False
     assert created["created_at"].endswith("Z") and isinstance(created["id"], int)
     pid = created["id"]
