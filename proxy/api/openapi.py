@@ -83,6 +83,10 @@ def obj(required: Collection[str] = (), **properties: Any) -> dict[str, Any]:
     return schema
 
 
+#: one server-sent event of a streamed answer (its ``data`` is a JSON chunk or ``[DONE]``)
+_SSE_EVENT: dict[str, Any] = {"type": "object", "required": ["data"],
+                              "properties": {"data": {"type": "string"}}}
+
 #: the answer of every DELETE
 DELETED: dict[str, Any] = obj(("id", "deleted"), id=INT, deleted={"const": True})
 
@@ -173,7 +177,7 @@ def _operation(op: Operation) -> dict[str, Any]:
     if op.response is not None:
         content = {op.content_type: {"schema": op.response}}
         if op.stream:
-            content["text/event-stream"] = {"schema": {"type": "string"}}
+            content["text/event-stream"] = {"schema": _SSE_EVENT}
         success["content"] = content
     out: dict[str, Any] = {
         "summary": op.summary,
