@@ -20,6 +20,7 @@ from ..auth import ClientKey
 from ..routing import Group, Hop, Route
 from .admin_common import admin_route, json_response
 from .admin_fields import parse_query, query_text
+from .openapi import OBJECT, STR, list_of, obj, route
 
 __all__ = ["setup_routes"]
 
@@ -72,4 +73,6 @@ async def list_routes(request: web.Request, client: ClientKey) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/admin/routes", list_routes)
+    route(app, "GET", "/admin/routes", list_routes, "Routing table with live load",
+          query=_QUERY, response=list_of(obj(("alias",), alias=STR,
+                                              groups={"type": "array", "items": OBJECT})))

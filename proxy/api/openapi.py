@@ -9,7 +9,8 @@ description here in the same call, next to the handler::
 
 ``body`` and ``query`` are the same validator tables that check the request
 (``admin_fields``: every validator carries its JSON Schema), or a JSON Schema derived
-from the validator's own table (``/v1``: ``validate.chat_schema`` ...). ``response`` is
+from the validator's own table (``/v1``: ``validate.chat_schema`` ...); a query
+parameter parsed by hand is described by a plain JSON Schema in ``query``. ``response`` is
 the JSON Schema of the success answer. Errors are documented once, as the ``default``
 response (the OpenAI error shape every route answers with). Routes added with plain
 ``app.router.add_*`` are simply not in the document.
@@ -172,7 +173,8 @@ def _openapi_path(path: str) -> tuple[str, list[dict[str, Any]]]:
 def _operation(op: Operation) -> dict[str, Any]:
     path, parameters = _openapi_path(op.path)
     parameters += [{"name": name, "in": "query", "required": False,
-                    "schema": schema_of(parser)} for name, parser in op.query.items()]
+                    "schema": parser if isinstance(parser, dict) else schema_of(parser)}
+                   for name, parser in op.query.items()]
     success: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
         content = {op.content_type: {"schema": op.response}}

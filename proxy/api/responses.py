@@ -17,6 +17,7 @@ from supervisors.errors import InvalidRequest
 from ..appkeys import GATEWAY, LIMITS, RESPONSES
 from ..auth import ClientKey
 from ..responses.state import scope_of
+from .openapi import BOOL, OBJECT, STR, obj, route
 from .pipeline import serve
 from .responses_ingress import ResponsesIngress
 
@@ -97,8 +98,27 @@ async def input_items(request: web.Request) -> web.Response:
     })
 
 
+_NULLABLE_STR = {"type": ["string", "null"]}
+_REQUEST = obj(("model",), model={"type": "string", "minLength": 1, "maxLength": 256},
+               input={"type": ["string", "array"]}, instructions=_NULLABLE_STR,
+               previous_response_id=_NULLABLE_STR, stream={"type": ["boolean", "null"]},
+               store={"type": ["boolean", "null"]},
+               max_output_tokens={"type": ["integer", "null"], "minimum": 1})
+_RESPONSE = obj(("id", "object"), id=STR, object={"const": "response"}, status=STR,
+                output={"type": "array", "items": OBJECT})
+_ITEMS_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                "order": {"enum": ["asc", "desc"]}, "after": STR}
+_ITEMS = obj(("object", "data", "has_more"), object={"const": "list"},
+             data={"type": "array", "items": OBJECT}, first_id=_NULLABLE_STR,
+             last_id=_NULLABLE_STR, has_more=BOOL)
+
+
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/responses", create)
-    app.router.add_get("/v1/responses/{response_id}", retrieve)
-    app.router.add_delete("/v1/responses/{response_id}", delete)
-    app.router.add_get("/v1/responses/{response_id}/input_items", input_items)
+    route(app, "POST", "/v1/responses", create, "Create a response (OpenAI Responses API)",
+          body=_REQUEST, response=_RESPONSE, stream=True)
+    route(app, "GET", "/v1/responses/{response_id}", retrieve, "A stored response",
+          response=_RESPONSE)
+    route(app, "DELETE", "/v1/responses/{response_id}", delete, "Delete a stored response",
+          response=obj(("id", "deleted"), id=STR, deleted={"const": True}))
+    route(app, "GET", "/v1/responses/{response_id}/input_items", input_items,
+          "A stored response's input items", query=_ITEMS_QUERY, response=_ITEMS)
