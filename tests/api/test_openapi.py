@@ -88,7 +88,7 @@ def _schemathesis(proc: ProxyProcess, key: str, paths: str, examples: int, phase
          "--header", f"Authorization: Bearer {key}", "--include-path-regex", paths,
          "--checks", _CHECKS, "--max-examples", str(examples), "--phases", phases,
          "--workers", "1", "--request-timeout", "10", "--seed", "1", "--no-color"],
-        capture_output=True, text=True, timeout=75, cwd=tmp,
+        capture_output=True, text=True, timeout=100, cwd=tmp,
         env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
     )
 
@@ -101,21 +101,21 @@ def _importable() -> bool:
     return True
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 def test_v1_fuzzed_against_the_document(server: tuple[ProxyProcess, str], tmp_path: Path) -> None:
     proc, client_key = server
-    result = _schemathesis(proc, client_key, "^/v1/", 8, "coverage,fuzzing", tmp_path)
+    result = _schemathesis(proc, client_key, "^/v1/", 5, "coverage,fuzzing", tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in result.stdout
     assert "unhandled error" not in proc.logs()
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(120)
 def test_admin_fuzzed_against_the_document(
     server: tuple[ProxyProcess, str], tmp_path: Path
 ) -> None:
     proc, _ = server
-    result = _schemathesis(proc, ADMIN_KEY, "^/admin/", 6, "fuzzing", tmp_path)
+    result = _schemathesis(proc, ADMIN_KEY, "^/admin/", 4, "fuzzing", tmp_path)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in result.stdout
     assert "unhandled error" not in proc.logs()
