@@ -185,7 +185,9 @@ async def _stream(
         out.status = 200
         app[METRICS].first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
         # a client that accepts nothing for SLOW_CLIENT_TIMEOUT is disconnected
-        watch = WriteWatch(request, response, app[SETTINGS].slow_client_timeout)
+        # ... and one that waits on a slow upstream gets the front end's keepalive event
+        watch = WriteWatch(request, response, app[SETTINGS].slow_client_timeout,
+                           getattr(encoder, "keepalive", None))
         write: Callable[[bytes], Awaitable[None]] = watch.write
         if CAPTURE in request:
             write = _capturing(write, request[CAPTURE])

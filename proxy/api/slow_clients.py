@@ -12,6 +12,9 @@ same way and stops its time budget).
 One timer per response, not one per write: a write notes when it started, and the timer
 (every half deadline while idle, at the exact deadline while a write is pending) aborts
 the connection once a write has waited the whole deadline.
+
+The same timer keeps a quiet stream alive: when the front end has a ``keepalive`` event
+(Anthropic's ``ping``) and nothing was written for half the deadline, it writes one.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ __all__ = ["WriteWatch"]
 
 
 class WriteWatch:
-    __slots__ = ("_limit", "_loop", "_pending_since", "_request", "_response", "_timer",
-                 "expired")
+    __slots__ = ("_keepalive", "_last_write", "_limit", "_loop", "_pending_since", "_ping",
+                 "_request", "_response", "_timer", "expired")
 
     def __init__(self, request: web.Request, response: web.StreamResponse,
-                 limit: float) -> None:
+                 limit: float, keepalive: bytes | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        self._keepalive = keepalive
+        self._last_write = self._loop.time()
+        self._ping: asyncio.Task[None] | None = None
         self._request = request
         self._response = response
         self._limit = limit
@@ -42,9 +48,12 @@ class WriteWatch:
         self._pending_since = self._loop.time()
         await self._response.write(data)
         self._pending_since = None
+        self._last_write = self._loop.time()
 
     def close(self) -> None:
         self._timer.cancel()
+        if self._ping is not None:
+            self._ping.cancel()
 
     def _check(self) -> None:
         since, now = self._pending_since, self._loop.time()
@@ -54,5 +63,16 @@ class WriteWatch:
             if transport is not None:
                 transport.abort()
             return
+        if (since is None and self._keepalive is not None and self._ping is None
+                and now - self._last_write >= self._limit / 2):
+            self._ping = self._loop.create_task(self._send_keepalive(self._keepalive))
         wait = self._limit / 2 if since is None else since + self._limit - now
         self._timer = self._loop.call_later(wait, self._check)
+
+    async def _send_keepalive(self, data: bytes) -> None:
+        try:
+            await self.write(data)
+        except (ConnectionResetError, RuntimeError):
+            pass  # the stream ended meanwhile: the relay loop reports it
+        finally:
+            self._ping = None

@@ -48,6 +48,9 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 class MessagesStream:
+    #: written by the pipeline while the upstream is quiet (see ``api.slow_clients``)
+    keepalive = _PING
+
     __slots__ = (
         "_ended",
         "_map",

@@ -38,7 +38,9 @@ def m_fakes() -> Iterator[dict[str, FakeUpstream]]:
 def m_gateway(tmp_path_factory: pytest.TempPathFactory,
               m_fakes: dict[str, FakeUpstream]) -> Iterator[ProxyProcess]:
     tmp: Path = tmp_path_factory.mktemp("messages")
-    with ProxyProcess(tmp, env={"AUDIT_STORE_CONTENT": "false"}) as proc:
+    # SLOW_CLIENT_TIMEOUT 4: a stream quiet for 2 s gets a ping (test_native)
+    with ProxyProcess(tmp, env={"AUDIT_STORE_CONTENT": "false",
+                                "SLOW_CLIENT_TIMEOUT": "4"}) as proc:
         admin = proc.admin
         common: dict[str, Any] = {"max_retries": 0, "failure_threshold": NEVER_OPEN}
         ant = admin.provider("claude", "anthropic", m_fakes["anthropic"].base_url,

@@ -211,3 +211,15 @@ def test_models_in_anthropic_shape(client: anthropic.Anthropic) -> None:
     ids = [m.id for m in page.data]
     assert {"claude", "gpt", "llama", "mock", "chain"} <= set(ids)
     assert all(m.type == "model" and m.display_name for m in page.data)
+
+
+@pytest.mark.timeout(40)
+def test_a_quiet_upstream_gets_pings(m_gateway: ProxyProcess, key: str,
+                                     fakes: dict[str, FakeUpstream]) -> None:
+    fakes["openai"].add_fault(chunk_delay_ms=4500)
+    resp = _post(m_gateway, key, {"model": "gpt", "max_tokens": 20, "stream": True,
+                                  "messages": [{"role": "user", "content": "tokens:2"}]})
+    names = [name for name, _ in _events(resp.text)]
+    first, second = [i for i, n in enumerate(names) if n == "content_block_delta"]
+    assert "ping" in names[first:second], names
+    assert names[-1] == "message_stop"
