@@ -21,7 +21,7 @@ from supervisors.messages import Chunk, Op, Result
 
 from ..auth import ClientKey, ClientKeyIndex
 from ..responses.events import ResponseEvents
-from ..responses.items import to_messages
+from ..responses.items import new_id, to_messages
 from ..responses.output import ResponseShell
 from ..responses.request import ResponsesRequest, parse_request
 from ..responses.state import ResponseState, new_response_id, scope_of
@@ -42,7 +42,10 @@ class _Call:
 
     def __init__(self, request: ResponsesRequest) -> None:
         self.request = request
-        self.shell = ResponseShell(request.echo, new_response_id())
+        # a stored response's id carries its creation second (see ResponseState); one that
+        # is never stored is all random, so asking for it is a 404 at once
+        self.shell = ResponseShell(request.echo,
+                                   new_response_id() if request.store else new_id("resp"))
         self.scope = ""
         self.chat: dict[str, Any] = {}
 

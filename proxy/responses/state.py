@@ -38,6 +38,7 @@ _MAX_CHAIN = 1000
 _BATCH = 256
 _WRITE_ATTEMPTS = 3
 PRUNE_EVERY_S = 3600.0
+_MAX_GONE = 10_000
 
 
 def new_response_id() -> str:
@@ -76,6 +77,8 @@ class ResponseState:
         #: queued or being written: id → record (read-your-writes on this replica)
         self._pending: dict[str, StoredResponse] = {}
         self._written = asyncio.Event()
+        #: ids deleted here recently: a 404 at once, without the look-again (bounded)
+        self._gone: set[str] = set()
 
     # -- writing ------------------------------------------------------------------------
     def keep(self, response: dict[str, Any], scope: str, previous: str | None,
@@ -154,10 +157,13 @@ class ResponseState:
     async def _look(self, response_id: str, read: Any) -> Any:
         """``read()`` until it finds something, looking again while the id is recent."""
         found = await read()
-        created = _created_second(response_id)
-        if found or created is None:
+        if response_id in self._gone:
             return found
-        until = time.monotonic() + max(0.0, created + 1.0 + RECENT_S - time.time())
+        created = _created_second(response_id)
+        now = time.time()
+        if found or created is None or not now - RECENT_S - 1.0 <= created <= now + 1.0:
+            return found
+        until = time.monotonic() + created + 1.0 + RECENT_S - now
         while not found and time.monotonic() < until:
             await asyncio.sleep(_LOOK_AGAIN_S)
             found = await read()
@@ -167,10 +173,16 @@ class ResponseState:
         local = self._visible(self._pending.get(response_id), scope)
         if local is not None:
             return local
-        found = await self._look(
-            response_id, lambda: self._store.get_response(response_id, scope, utc_now()))
-        if found is None:
+        found = await self._exists(response_id)
+        if found is None or found.scope != scope:
             raise _not_found(response_id)
+        return found
+
+    async def _exists(self, response_id: str) -> StoredResponse | None:
+        """The stored response in any scope (a just-created one is waited for): a response
+        of another scope is "not found" at once, not after the look-again."""
+        found: StoredResponse | None = await self._look(
+            response_id, lambda: self._store.get_response(response_id, None, utc_now()))
         return found
 
     async def conversation(self, previous_id: str, scope: str) -> list[dict[str, Any]]:
@@ -185,9 +197,11 @@ class ResponseState:
             chain.append(local)
             current = local.previous_response_id
         if current is not None and len(chain) < _MAX_CHAIN:
-            head = current
-            older = await self._look(head, lambda: self._store.response_chain(
-                head, scope, utc_now(), _MAX_CHAIN - len(chain)))
+            older: list[StoredResponse] = []
+            head = await self._exists(current)
+            if head is not None and head.scope == scope:
+                older = await self._store.response_chain(
+                    current, scope, utc_now(), _MAX_CHAIN - len(chain))
             if not older and not chain:
                 raise _not_found(previous_id, "previous_response_id")
             chain.extend(reversed(older))
@@ -201,5 +215,12 @@ class ResponseState:
     async def delete(self, response_id: str, scope: str) -> None:
         if self._visible(self._pending.get(response_id), scope) is not None:
             await self._settled(response_id)
-        if not await self._store.delete_response(response_id, scope):
+        if await self._store.delete_response(response_id, scope):
+            if len(self._gone) >= _MAX_GONE:
+                self._gone.clear()
+            self._gone.add(response_id)
+            return
+        found = await self._exists(response_id)  # created on another replica a moment ago?
+        if found is None or found.scope != scope or not await self._store.delete_response(
+                response_id, scope):
             raise _not_found(response_id)

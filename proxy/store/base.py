@@ -268,7 +268,7 @@ class Store(Protocol):
     # stored Responses API objects, scoped and expiring
     async def insert_responses(self, records: Sequence[StoredResponse]) -> None: ...
     async def get_response(
-        self, response_id: str, scope: str, now: datetime
+        self, response_id: str, scope: str | None, now: datetime
     ) -> StoredResponse | None: ...
     async def response_chain(
         self, response_id: str, scope: str, now: datetime, max_depth: int

@@ -60,12 +60,19 @@ class ResponseQueries(SqlBase):
         async with self._transaction(write=True) as tx:
             await tx.executemany(_INSERT, rows)
 
-    async def get_response(self, response_id: str, scope: str, now: datetime
+    async def get_response(self, response_id: str, scope: str | None, now: datetime
                            ) -> StoredResponse | None:
-        row = await self._fetch_one(
-            "SELECT * FROM responses WHERE id = ? AND scope = ? AND expires_at > ?",
-            response_id, scope, self._ts(now),
-        )
+        """The response if it has not expired and is in ``scope`` (``None``: any scope)."""
+        if scope is None:
+            row = await self._fetch_one(
+                "SELECT * FROM responses WHERE id = ? AND expires_at > ?",
+                response_id, self._ts(now),
+            )
+        else:
+            row = await self._fetch_one(
+                "SELECT * FROM responses WHERE id = ? AND scope = ? AND expires_at > ?",
+                response_id, scope, self._ts(now),
+            )
         return None if row is None else _from_row(row)
 
     async def response_chain(self, response_id: str, scope: str, now: datetime,
