@@ -29,36 +29,33 @@ HedgeHook = Callable[[str, str], None]
 
 
 async def hedged(
-    submit: Callable[[Call], None],
+    send: Callable[[Call], Awaitable[Reply]],
     call: Call,
-    within: float,
     route: Route,
     index: int,
     rest: Callable[[], Awaitable[tuple[int, Call, Reply]]],
     trace: Trace,
     on_hedge: HedgeHook,
 ) -> Reply | tuple[int, Call, Reply]:
-    """Send ``call`` to hop ``index``; when it brings no content within the hop's
-    ``hedge_after``, also run the rest of the chain (``rest``) and take whichever
-    produces content first; the other is cancelled.
+    """Send ``call`` to hop ``index`` (``send``: submit and wait for its first reply, as
+    for any call); when it brings no content within the hop's ``hedge_after``, also run
+    the rest of the chain (``rest``) and take whichever produces content first; the
+    other is cancelled.
 
     Returns the call's own reply when no hedge started (content or an error in time,
     handled by the caller as usual); once it started, the winner as the router's chain
     walk returns it, or the rest's error when neither produced content."""
     hop = route.hops[index]
-    hedge_after = hop.hedge_after or 0.0
+    own = asyncio.ensure_future(send(call))
+    other: asyncio.Future[tuple[int, Call, Reply]] | None = None
     try:
-        submit(call)
-    except ProxyError as err:
-        return err
-    reply = await _wait(call, min(hedge_after, within))
-    if reply is not None:
-        if _has_content(reply):
-            on_hedge(route.alias, "not_needed")
-        return reply
-    own = asyncio.ensure_future(_wait(call, max(0.0, within - hedge_after)))
-    other = asyncio.ensure_future(rest())
-    try:
+        await asyncio.wait((own,), timeout=hop.hedge_after)
+        if own.done():
+            reply = own.result()
+            if _has_content(reply):
+                on_hedge(route.alias, "not_needed")
+            return reply
+        other = asyncio.ensure_future(rest())
         await asyncio.wait((own, other), return_when=asyncio.FIRST_COMPLETED)
         if own.done() and _has_content(own.result()):
             if other.done() and other.exception() is None:
@@ -79,17 +76,16 @@ async def hedged(
                 return _served_by_own(route, index, call, late, trace, on_hedge)
         return await other  # the hedged call failed too: the rest's error
     finally:
-        call_done = own.done() and _has_content(own.result())
-        if not call_done:
-            call.cancel()
+        # cancelling ``send`` cancels its call; a call that served is left running
         for task in (own, other):
-            task.cancel()
-        await asyncio.gather(own, other, return_exceptions=True)
+            if task is not None and not task.done():
+                task.cancel()
+        await asyncio.gather(*(t for t in (own, other) if t is not None),
+                             return_exceptions=True)
 
 
-def _served_by_own(route: Route, index: int, call: Call, reply: Reply | None, trace: Trace,
+def _served_by_own(route: Route, index: int, call: Call, reply: Reply, trace: Trace,
                    on_hedge: HedgeHook) -> tuple[int, Call, Reply]:
-    assert reply is not None
     hop = route.hops[index]
     trace.provider, trace.model, trace.op = hop.provider, hop.model, call.op
     trace.reasons.append("hedge_lost")
@@ -107,11 +103,3 @@ def _note_loser(hop: Hop, reply: Reply | None, trace: Trace) -> None:
 
 def _has_content(reply: Reply | None) -> bool:
     return reply is not None and not isinstance(reply, ProxyError | StreamEnd)
-
-
-async def _wait(call: Call, within: float) -> Reply | None:
-    """The call's next reply, or ``None`` when none came within ``within`` seconds."""
-    try:
-        return await call.get(within)
-    except TimeoutError:
-        return None

@@ -273,7 +273,7 @@ class Router:
                         reply = await _send(sup.submit, call)
                     else:
                         raced = await hedged(
-                            sup.submit, call, hop_deadline - loop.time() + 1.0, route, index,
+                            partial(_send, sup.submit), call, route, index,
                             partial(self._first, route, index + 1, stream, request_id, trace,
                                     deadline, plan),
                             trace, self._on_hedge,

@@ -156,3 +156,22 @@ def test_audit_says_which_one_served(gateway: ProxyProcess, fake: FakeUpstream,
     assert record is not None
     assert record["provider"] == "secondary" and record["attempts"] == 2
     assert "hedge_won" in record["fallback_reasons"]
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/responses"])
+def test_other_front_ends_are_hedged_too(gateway: ProxyProcess, fake: FakeUpstream,
+                                         http: httpx.Client, path: str) -> None:
+    fake.add_fault(model="primary-model", first_token_delay_ms=3000)
+    if path == "/v1/messages":
+        body = {"model": "hedged", "max_tokens": 16, "stream": True,
+                "messages": [{"role": "user", "content": "hello there"}]}
+    else:
+        body = {"model": "hedged", "input": "hello there", "stream": True, "store": False}
+    started = time.monotonic()
+    resp = http.post(path, json=body)
+    elapsed = time.monotonic() - started
+    assert resp.status_code == 200, resp.text
+    assert elapsed < 1.0, elapsed
+    assert resp.headers["x-proxy-provider"] == "secondary"
+    assert resp.headers["x-proxy-attempts"] == "2"
+    assert "word0" in resp.text
