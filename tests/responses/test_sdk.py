@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -265,3 +266,25 @@ def test_ids_and_pages_that_do_not_exist_are_4xx(gateway: Gateway) -> None:
     assert resp.status_code == 400 and resp.json()["error"]["param"] == "limit"
     resp = httpx.get(gateway.url + "/v1/responses/x", timeout=30)
     assert resp.status_code == 401
+
+
+def test_responses_are_audited_and_counted_like_every_request(gateway: Gateway,
+                                                              client: openai.OpenAI) -> None:
+    created = client.responses.create(model="r-openai", input="echo:count me")
+    assert created.usage is not None
+    admin = {"Authorization": "Bearer " + gateway.proc.admin.http.headers["Authorization"][7:]}
+    records: list[dict[str, Any]] = []
+    for _ in range(50):  # the audit trail is written in batches, off the hot path
+        page = httpx.get(gateway.url + "/admin/audit", params={"tenant": "team-a", "limit": 1000},
+                         headers=admin, timeout=10).json()
+        records = [r for r in page["data"] if r["endpoint"] == "/v1/responses"
+                   and r["prompt_tokens"] == created.usage.input_tokens
+                   and r["completion_tokens"] == created.usage.output_tokens]
+        if records:
+            break
+        time.sleep(0.1)
+    assert records and records[-1]["provider"] == "openai" and records[-1]["status"] == 200
+    client.responses.retrieve(created.id)
+    metrics = httpx.get(gateway.url + "/metrics", timeout=10).text
+    assert 'endpoint="/v1/responses"' in metrics
+    assert 'endpoint="/v1/responses/{response_id}"' in metrics
