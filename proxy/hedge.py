@@ -88,6 +88,10 @@ def _served_by_own(route: Route, index: int, call: Call, reply: Reply, trace: Tr
                    on_hedge: HedgeHook) -> tuple[int, Call, Reply]:
     hop = route.hops[index]
     trace.provider, trace.model, trace.op = hop.provider, hop.model, call.op
+    if trace.tracing is not None:
+        trace.tracing.served(call)
+        if isinstance(reply, list):
+            trace.tracing.first_content(call)
     trace.reasons.append("hedge_lost")
     on_hedge(route.alias, "lost")
     return index, call, reply

@@ -2,7 +2,7 @@
 
 Built from a configuration snapshot and swapped atomically on every change; the hot path
 only reads it. Mappings of one alias that share an ``order_index`` form a group: each
-request takes the group's members in an order drawn by :func:`order_group` (weighted, the
+request takes the group's members in an order drawn by :meth:`Group.order` (weighted, the
 less busy of two), then the next ``order_index``. Aliases without groups keep their
 precomputed chain, so the hot path pays nothing for the feature.
 """
