@@ -43,7 +43,7 @@ from ..router import Trace
 from ..routing import Route
 from ..store.base import AuditRecord
 from .ingress import Ingress, Prepared
-from .slow_clients import WriteWatch
+from .slow_clients import WATCHED_BODY, WriteWatch, send_whole
 from .sse import open_stream
 from .validate import read_json
 
@@ -158,9 +158,10 @@ async def _whole(
     if CAPTURE in request:
         request[CAPTURE].append(payload)
     out.status = 200
-    return web.Response(body=payload, content_type="application/json",
-                        headers=_trace_headers(request_id, trace,
-                                               _with(limit_headers, prepared.headers)))
+    headers = _trace_headers(request_id, trace, _with(limit_headers, prepared.headers))
+    if len(payload) > WATCHED_BODY:  # could block on a client that does not read
+        return await send_whole(request, payload, headers, app[SETTINGS].slow_client_timeout)
+    return web.Response(body=payload, content_type="application/json", headers=headers)
 
 
 async def _stream(
@@ -200,7 +201,7 @@ async def _stream(
         except ProxyError as err:
             out.error = err.message
             await write(encoder.error(err))
-        await response.write_eof()
+        await watch.write_eof()
     except _CLIENT_GONE:
         out.status, out.error = 499, "client disconnected"
     finally:

@@ -23,7 +23,11 @@ import asyncio
 
 from aiohttp import web
 
-__all__ = ["WriteWatch"]
+__all__ = ["WATCHED_BODY", "WriteWatch", "send_whole"]
+
+#: a whole answer up to this size is handed to aiohttp as is: it cannot block on the
+#: client (aiohttp waits for the socket only past 64 KB of unsent data)
+WATCHED_BODY = 64 * 1024
 
 
 class WriteWatch:
@@ -49,6 +53,11 @@ class WriteWatch:
         await self._response.write(data)
         self._pending_since = None
         self._last_write = self._loop.time()
+
+    async def write_eof(self) -> None:
+        self._pending_since = self._loop.time()
+        await self._response.write_eof()
+        self._pending_since = None
 
     def close(self) -> None:
         self._timer.cancel()
@@ -76,3 +85,18 @@ class WriteWatch:
             pass  # the stream ended meanwhile: the relay loop reports it
         finally:
             self._ping = None
+
+async def send_whole(request: web.Request, body: bytes, headers: dict[str, str],
+                     limit: float) -> web.StreamResponse:
+    """A large JSON answer, written under the same deadline as a stream."""
+    response = web.StreamResponse(headers=headers)
+    response.content_type = "application/json"
+    response.content_length = len(body)
+    await response.prepare(request)
+    watch = WriteWatch(request, response, limit)
+    try:
+        await watch.write(body)
+        await watch.write_eof()
+    finally:
+        watch.close()
+    return response

@@ -35,13 +35,13 @@ def slow_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyProc
         yield proc
 
 
-def _open_slow_reader(gateway: ProxyProcess, model: str) -> socket.socket:
+def _open_slow_reader(gateway: ProxyProcess, model: str, stream: bool = True) -> socket.socket:
     """A client that sends a streaming request and then reads nothing (tiny receive
     buffer, so the gateway's writes back up quickly)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", gateway.port))
-    body = json.dumps({"model": model, "messages": BIG, "stream": True}).encode()
+    body = json.dumps({"model": model, "messages": BIG, "stream": stream}).encode()
     key = gateway.client_key_value  # type: ignore[attr-defined]
     sock.sendall(
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -110,3 +110,22 @@ def test_three_slow_readers_are_cut_off_without_touching_the_circuit(
         headers={"Authorization": f"Bearer {slow_gateway.client_key_value}"})  # type: ignore[attr-defined]
     assert resp.status_code == 200
     assert resp.json()["choices"][0]["message"]["content"] == "word0 word1 word2"
+
+
+def test_a_client_that_does_not_read_a_large_whole_answer_is_disconnected(
+    slow_gateway: ProxyProcess, primary: FakeUpstream
+) -> None:
+    admin = slow_gateway.admin
+    created = admin.provider("wholep", "openai", primary.base_url, keys=[KEY_A],
+                             failure_threshold=1, max_retries=0)
+    admin.mapping("whole-alias", created["id"], "model-0")
+    primary.add_fault(token_bytes=8000)  # a 6 MB JSON answer
+    sock = _open_slow_reader(slow_gateway, "whole-alias", stream=False)
+    try:
+        time.sleep(SLOW_CLIENT_TIMEOUT + 2)
+        data, closed = _drain(sock, 10)
+        assert closed, "the gateway kept the slow client's connection open"
+        assert data.startswith(b"HTTP/1.1 200") and len(data) < 6_000_000
+    finally:
+        sock.close()
+    assert admin.provider_health("wholep")["circuit"]["consecutive_failures"] == 0
