@@ -278,7 +278,7 @@ def test_responses_are_audited_and_counted_like_every_request(gateway: Gateway,
         page = httpx.get(gateway.url + "/admin/audit", params={"tenant": "team-a", "limit": 1000},
                          headers=admin, timeout=10).json()
         records = [r for r in page["data"] if r["endpoint"] == "/v1/responses"
-                   and r["prompt_tokens"] == created.usage.input_tokens
+                   and r["alias"] == "r-openai" and r["prompt_tokens"] == created.usage.input_tokens
                    and r["completion_tokens"] == created.usage.output_tokens]
         if records:
             break
