@@ -45,7 +45,7 @@ class Entry:
     @classmethod
     def whole(cls, op: Op, result: Result) -> Entry:
         obj = result.obj
-        usage = obj.get("usage")
+        usage = result.usage or obj.get("usage")  # OpenAI-shaped, as the router reports it
         return cls(op, obj, None, usage if isinstance(usage, dict) else None)
 
     @classmethod
@@ -84,7 +84,10 @@ class Entry:
 
     def result(self) -> Result | None:
         """The whole answer, when this entry holds one."""
-        return None if self.obj is None else Result(self.obj)
+        if self.obj is None:
+            return None
+        native = self.usage is not None and self.obj.get("usage") != self.usage
+        return Result(self.obj, usage=self.usage if native else None)
 
     def batches(self, with_usage: bool) -> list[list[Chunk]] | None:
         """The answer as stream batches (one batch), with a usage chunk when asked; a

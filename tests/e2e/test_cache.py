@@ -31,13 +31,21 @@ def upstream() -> Iterator[FakeUpstream]:
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream
-            ) -> Iterator[ProxyProcess]:
+def claude() -> Iterator[FakeUpstream]:
+    with FakeUpstream("anthropic", keys={KEY}) as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, upstream: FakeUpstream,
+            claude: FakeUpstream) -> Iterator[ProxyProcess]:
     tmp: Path = tmp_path_factory.mktemp("cache")
     with ProxyProcess(tmp, env={"CACHE_MAX_BYTES": str(MAX_BYTES)}) as proc:
         admin = proc.admin
         up = admin.provider("up", "openai", upstream.base_url, keys=[KEY], max_retries=0)
         admin.mapping("cached", up["id"], "gpt-4o-mini", cache_ttl=60)
+        ant = admin.provider("ant", "anthropic", claude.base_url, keys=[KEY], max_retries=0)
+        admin.mapping("cached-claude", ant["id"], "claude-sonnet-4-5", cache_ttl=60)
         admin.mapping("plain", up["id"], "gpt-4o-mini")
         keys = {name: admin.client_key(name, tenant=tenant)
                 for name, tenant in (("a", "acme"), ("a2", "acme"), ("b", "globex"))}
@@ -271,3 +279,22 @@ def test_messages_and_responses_hits_go_through_their_codecs(
         assert words(first) and words(second) == words(first)
         assert _sse_text(streamed, "responses") == words(first)
     assert _calls(fake) == 2  # one per front end: their keys differ by endpoint
+
+
+def test_native_anthropic_answers_are_cached_in_their_own_shape(
+        gateway: ProxyProcess, claude: FakeUpstream) -> None:
+    claude.reset_stats()
+    body = {"model": "cached-claude", "max_tokens": 20,
+            "messages": [{"role": "user", "content": f"question {uuid.uuid4().hex}"}]}
+    with _http(gateway) as http:
+        first = http.post("/v1/messages", json=body)
+        second = http.post("/v1/messages", json=body)
+        streamed = [http.post("/v1/messages", json={**body, "stream": True}) for _ in range(2)]
+    assert [r.status_code for r in (first, second, *streamed)] == [200] * 4
+    assert [r.headers["x-proxy-cache"] for r in (first, second, *streamed)] == [
+        "miss", "hit", "miss", "hit"]  # a native whole answer does not replay as events
+    assert second.json() == first.json() and second.json()["usage"] == first.json()["usage"]
+    text = "".join(b["text"] for b in first.json()["content"] if b["type"] == "text")
+    assert _sse_text(streamed[0], "messages") == _sse_text(streamed[1], "messages") == text
+    assert "event: message_stop" in streamed[1].text
+    assert len([r for r in claude.requests if r.path == "/v1/messages"]) == 2
