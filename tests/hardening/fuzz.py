@@ -119,6 +119,8 @@ def cases(ingress: Ingress, alias: str, count: int, seed: int) -> list[Case]:
               if p and _pattern(p) in ingress.ranges]
     kinds = ["wrong_type"] * 8 + ["out_of_range"] * 2 + ["nul"] * 3 + ["deep"] * 2 + [
         "control_model", "missing", "not_json", "bad_auth"]
+    if not ranged:
+        kinds = [k for k in kinds if k != "out_of_range"]
     out: list[Case] = []
     while len(out) < count:
         kind = rng.choice(kinds)
