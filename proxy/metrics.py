@@ -14,14 +14,17 @@ from aioprometheus import Counter, Gauge, Histogram, Registry
 from aioprometheus.renderer import render
 
 from supervisors.root import RootSupervisor
+from supervisors.spec import ProviderConfig
 
 from .fastmetrics import FastCounter, FastHistogram
 
 __all__ = ["Metrics"]
 
+#: up to the longest answer a provider allows by default (``ProviderConfig.timeout``,
+#: 600 s), so that a p99 of minutes is measured rather than clipped at the last bucket
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-    float("inf"),
+    120.0, 300.0, ProviderConfig().timeout, float("inf"),
 )
 
 

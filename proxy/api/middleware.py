@@ -27,6 +27,10 @@ log = logging.getLogger("proxy.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: probes and scrapes: not API traffic, so not in proxy_requests_total or the duration
+#: histogram (else "is there real traffic" guards in alerts are met by probes alone)
+_UNMETERED = frozenset({"/health", "/readyz", "/metrics"})
+
 
 def error_response(err: ProxyError, request_id: str) -> web.Response:
     headers = {**err.headers, "x-request-id": request_id}
@@ -115,4 +119,6 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     finally:
         request_id_var.reset(token)
-        metrics.request_done(request.method, endpoint, status, time.perf_counter() - started)
+        if endpoint not in _UNMETERED:
+            metrics.request_done(request.method, endpoint, status,
+                                 time.perf_counter() - started)

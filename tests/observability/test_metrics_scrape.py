@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(90)
 UPSTREAM_KEY = "sk-upstream-secret-AAAA1111BBBB2222"
 CHAT = "/v1/chat/completions"
 BUCKETS = ("0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0",
-           "2.5", "5.0", "10.0", "30.0", "60.0", "+Inf")
+           "2.5", "5.0", "10.0", "30.0", "60.0", "120.0", "300.0", "600.0", "+Inf")
 
 
 def scrape(http: httpx.Client) -> tuple[str, Samples]:
