@@ -49,7 +49,7 @@ def test_a_crash_fails_its_call_alone_and_the_worker_keeps_serving(tmp_path: Pat
 
 def test_full_inbox_answers_503_immediately(tmp_path: Path) -> None:
     with FakeUpstream("openai") as fake, ProxyProcess(tmp_path) as proc:
-        fake.add_fault(delay_ms=1500, times=-1)
+        fake.add_fault(delay_ms=3000, times=-1)
         up = proc.admin.provider("slow", "openai", fake.base_url, keys=["k-123456789"],
                                  max_concurrency=1, queue_size=1, max_retries=0)
         proc.admin.mapping("slow", up["id"], "gpt")
@@ -69,7 +69,8 @@ def test_full_inbox_answers_503_immediately(tmp_path: Path) -> None:
         # one in flight + one queued; the rest refused at once, with Retry-After
         assert len(ok) == 2, results
         assert len(refused) == 4, results
-        assert all(r[1] < 1.0 and r[2] is not None and int(r[2]) >= 1 for r in refused)
+        # refused at once: well before the 3 s the admitted ones take (slack for a busy CI)
+        assert all(r[1] < 2.0 and r[2] is not None and int(r[2]) >= 1 for r in refused)
 
 
 def test_sigterm_drains_an_open_stream(tmp_path: Path) -> None:
