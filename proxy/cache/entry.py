@@ -6,7 +6,8 @@ as a fresh answer would: whole answers as ``Result``, streams as chunk batches. 
 entries are stored without their usage chunk (OpenAI-shaped operations) and the usage apart, so a
 replay relays a usage chunk exactly when this request's call asks for one
 (``stream_options``), as the upstream adapters do. A whole chat or text completion also replays as a stream; other
-operations replay only in the mode they were stored in.
+operations replay only in the mode they were stored in. A stored chat or text completion
+stream answers a whole request too, assembled as the upstream's whole answer would be.
 
 Serialised with orjson: ``{"v": 1, "op", "kind": "whole"|"stream", "obj" | "chunks",
 "usage"}``.
@@ -83,9 +84,12 @@ class Entry:
     # -- replay ------------------------------------------------------------------------
 
     def result(self) -> Result | None:
-        """The whole answer, when this entry holds one."""
+        """The whole answer: the stored one, or a stored chat / text completion stream
+        assembled into one; ``None`` when it cannot be had."""
         if self.obj is None:
-            return None
+            if self.chunks is None or self.op not in _OPENAI:
+                return None
+            return Result(_assemble(self.op, self.chunks, self.usage))
         native = self.usage is not None and self.obj.get("usage") != self.usage
         return Result(self.obj, usage=self.usage if native else None)
 
@@ -149,3 +153,57 @@ def _delta(message: dict[str, Any]) -> dict[str, Any]:
     if "content" not in delta:
         delta["content"] = None
     return delta
+
+
+def _assemble(op: Op, chunks: tuple[dict[str, Any], ...],
+              usage: dict[str, Any] | None) -> dict[str, Any]:
+    """Chunks of a chat / text completion stream as the whole answer: text concatenated
+    per choice, tool calls merged by index, the last finish reason, the usage."""
+    first = chunks[0] if chunks else {}
+    out: dict[str, Any] = {k: first[k] for k in ("id", "created", "model", "system_fingerprint")
+                           if k in first}
+    out["object"] = "chat.completion" if op == "chat" else "text_completion"
+    choices: dict[int, dict[str, Any]] = {}
+    for chunk in chunks:
+        for part in chunk.get("choices") or ():
+            if not isinstance(part, dict):
+                continue
+            index = part.get("index", 0)
+            choice = choices.setdefault(index, _empty_choice(op, index))
+            if part.get("finish_reason"):
+                choice["finish_reason"] = part["finish_reason"]
+            if op == "completions":
+                choice["text"] += part.get("text") or ""
+            else:
+                _merge_delta(choice["message"], part.get("delta") or {})
+    out["choices"] = [choices[i] for i in sorted(choices)]
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def _empty_choice(op: Op, index: int) -> dict[str, Any]:
+    if op == "completions":
+        return {"index": index, "text": "", "logprobs": None, "finish_reason": None}
+    return {"index": index, "message": {"role": "assistant", "content": None},
+            "logprobs": None, "finish_reason": None}
+
+
+def _merge_delta(message: dict[str, Any], delta: dict[str, Any]) -> None:
+    for key in ("content", "refusal"):
+        if isinstance(delta.get(key), str):
+            message[key] = (message.get(key) or "") + delta[key]
+    for call in delta.get("tool_calls") or ():
+        if not isinstance(call, dict):
+            continue
+        calls = message.setdefault("tool_calls", [])
+        index = call.get("index", len(calls))
+        while len(calls) <= index:
+            calls.append({"id": None, "type": "function",
+                          "function": {"name": "", "arguments": ""}})
+        target = calls[index]
+        if call.get("id"):
+            target["id"] = call["id"]
+        function = call.get("function") or {}
+        target["function"]["name"] += function.get("name") or ""
+        target["function"]["arguments"] += function.get("arguments") or ""

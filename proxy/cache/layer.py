@@ -143,11 +143,11 @@ class CacheStep:
                 return
 
     def _fits(self, entry: Entry) -> bool:
-        """Can this entry answer this request (a stream entry cannot answer a whole
-        request; only chat and text completions turn from whole into a stream)?"""
-        if self.stream:
-            return entry.chunks is not None or entry.op in ("chat", "completions")
-        return entry.obj is not None
+        """Can this entry answer this request? Chat and text completions turn from whole
+        into a stream and back; other operations answer in the mode they were stored."""
+        if entry.op in ("chat", "completions"):
+            return True
+        return entry.chunks is not None if self.stream else entry.obj is not None
 
     def source(self, router: Source) -> Source:
         if self.entry is not None:

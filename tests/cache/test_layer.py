@@ -72,9 +72,32 @@ def test_stream_entry_drops_the_usage_chunk_and_keeps_usage_apart() -> None:
               Chunk({"id": "c", "choices": [], "usage": {"total_tokens": 4}})]
     entry = Entry.stream("chat", [chunks[:1], chunks[1:]], {"total_tokens": 4})
     assert entry.chunks is not None and len(entry.chunks) == 2
-    assert entry.result() is None
+    whole = entry.result()
+    assert whole is not None and whole.obj["usage"] == {"total_tokens": 4}
     again = entry.batches(with_usage=True)
     assert again is not None and _content(again)[2][0]["usage"] == {"total_tokens": 4}
+
+
+def test_chat_stream_assembles_into_the_whole_answer_tool_calls_included() -> None:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> Chunk:
+        return Chunk({"id": "c1", "created": 5, "model": "up", "object": "chat.completion.chunk",
+                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    stream = [chunk({"role": "assistant", "content": "Let me "}), chunk({"content": "check."}),
+              chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                     "function": {"name": "weather", "arguments": "{\"ci"}}]}),
+              chunk({"tool_calls": [{"index": 0, "function": {"arguments": "ty\": 1}"}}]}),
+              chunk({}, "tool_calls")]
+    result = Entry.stream("chat", [stream], {"total_tokens": 9}).result()
+    assert result is not None
+    assert result.obj == {
+        "id": "c1", "created": 5, "model": "up", "object": "chat.completion",
+        "choices": [{"index": 0, "logprobs": None, "finish_reason": "tool_calls",
+                     "message": {"role": "assistant", "content": "Let me check.",
+                                 "tool_calls": [{"id": "call_1", "type": "function",
+                                                 "function": {"name": "weather",
+                                                              "arguments": '{"city": 1}'}}]}}],
+        "usage": {"total_tokens": 9}}
 
 
 def test_whole_text_completion_replays_as_text_chunks() -> None:
@@ -178,10 +201,10 @@ async def test_streams_are_stored_and_whole_answers_replay_as_streams() -> None:
     await _ask(cache, router, stream=True)
     trace, batches = await _ask(cache, router, stream=True)
     assert trace.cache == "hit" and _content(batches)[0] == "Hi"
-    trace, _ = await _ask(cache, router)  # a stream entry cannot answer a whole request
-    assert trace.cache == "miss"
-    trace, batches = await _ask(cache, router, stream=True)
-    assert trace.cache == "hit" and _content(batches)[0] == "Hello!"  # the newer, whole one
+    trace, answer = await _ask(cache, router)  # the stream answers a whole request too
+    assert trace.cache == "hit" and router.calls == 1
+    assert answer.obj["choices"][0]["message"] == {"role": "assistant", "content": "Hi"}
+    assert answer.obj["choices"][0]["finish_reason"] == "stop"
 
 
 async def test_fifty_identical_concurrent_requests_call_upstream_once() -> None:

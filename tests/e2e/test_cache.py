@@ -139,6 +139,19 @@ def test_whole_answer_replays_as_a_stream(gateway: ProxyProcess, fake: FakeUpstr
     assert _calls(fake) == 1
 
 
+def test_stream_answers_a_whole_request(gateway: ProxyProcess, fake: FakeUpstream) -> None:
+    body = _body()
+    with _http(gateway) as http:
+        streamed = http.post("/v1/chat/completions", json={**body, "stream": True})
+        whole = http.post("/v1/chat/completions", json=body)
+    assert whole.headers["x-proxy-cache"] == "hit"
+    answer = whole.json()
+    assert answer["object"] == "chat.completion"
+    assert answer["choices"][0]["message"]["content"] == _text(_events(streamed))
+    assert answer["choices"][0]["finish_reason"] == "stop" and answer["usage"]["total_tokens"]
+    assert _calls(fake) == 1
+
+
 def test_no_cache_and_no_store_are_honoured(gateway: ProxyProcess, fake: FakeUpstream) -> None:
     body = _body()
     with _http(gateway) as http:
