@@ -36,7 +36,7 @@ from .middleware import error_response
 from .openapi import INT, OBJECT, STR, obj, route
 from .pipeline import serve
 
-__all__ = ["MessagesIngress", "list_models_anthropic", "setup_routes"]
+__all__ = ["MessagesIngress", "anthropic_model", "list_models_anthropic", "setup_routes"]
 
 #: client headers an ``anthropic`` hop gets as they were sent
 FORWARDED = ("anthropic-version", "anthropic-beta")
@@ -137,12 +137,14 @@ def _created_at() -> str:
     return datetime(2025, 1, 1, tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
+def anthropic_model(name: str) -> dict[str, Any]:
+    return {"type": "model", "id": name, "display_name": name, "created_at": _created_at()}
+
+
 async def list_models_anthropic(request: web.Request, client: ClientKey) -> web.Response:
     """``GET /v1/models`` asked with an ``anthropic-version`` header: Anthropic's shape."""
     names = request.app[GATEWAY].routes.model_ids(client.allowed_models)
-    created = _created_at()
-    data = [{"type": "model", "id": n, "display_name": n, "created_at": created}
-            for n in names]
+    data = [anthropic_model(n) for n in names]
     body = {"data": data, "has_more": False, "first_id": names[0] if names else None,
             "last_id": names[-1] if names else None}
     return web.Response(body=orjson.dumps(body), content_type="application/json")

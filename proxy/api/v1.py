@@ -15,7 +15,8 @@ from aiohttp import web
 from supervisors.errors import NotFound
 
 from ..appkeys import GATEWAY, INGRESS
-from .messages_ingress import MessagesIngress, list_models_anthropic
+from ..auth import ClientKey
+from .messages_ingress import MessagesIngress, anthropic_model, list_models_anthropic
 from .openai_ingress import CHAT, COMPLETIONS, EMBEDDINGS
 from .openapi import INT, OBJECT, STR, list_of, obj, route
 from .pipeline import serve
@@ -40,13 +41,17 @@ def _model_object(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "openai-proxy"}
 
 
+def _anthropic_client(request: web.Request) -> ClientKey:
+    """An Anthropic client (Claude Code, the SDK): its key and its error shape."""
+    ingress = MessagesIngress(None)
+    request[INGRESS] = ingress
+    return ingress.authenticate(request.app[GATEWAY].clients, request)
+
+
 async def list_models(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
-    if "anthropic-version" in request.headers:  # an Anthropic client (Claude Code)
-        ingress = MessagesIngress(None)
-        request[INGRESS] = ingress
-        client = ingress.authenticate(gateway.clients, request)
-        return await list_models_anthropic(request, client)
+    if "anthropic-version" in request.headers:
+        return await list_models_anthropic(request, _anthropic_client(request))
     client = gateway.clients.authenticate(request.headers.get("Authorization"))
     data = [_model_object(n) for n in gateway.routes.model_ids(client.allowed_models)]
     return web.Response(body=orjson.dumps({"object": "list", "data": data}),
@@ -55,12 +60,15 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
-    client = gateway.clients.authenticate(request.headers.get("Authorization"))
+    anthropic = "anthropic-version" in request.headers
+    client = (_anthropic_client(request) if anthropic
+              else gateway.clients.authenticate(request.headers.get("Authorization")))
     name = request.match_info["model"]
     if name not in gateway.routes.model_ids(client.allowed_models):
         raise NotFound(f"The model '{name}' does not exist", param="model",
                        code="model_not_found")
-    return web.Response(body=orjson.dumps(_model_object(name)), content_type="application/json")
+    found = anthropic_model(name) if anthropic else _model_object(name)
+    return web.Response(body=orjson.dumps(found), content_type="application/json")
 
 
 _MODEL = obj(("id", "object"), id=STR, object={"const": "model"}, created=INT, owned_by=STR)

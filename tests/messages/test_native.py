@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import anthropic
@@ -211,6 +212,10 @@ def test_models_in_anthropic_shape(client: anthropic.Anthropic) -> None:
     ids = [m.id for m in page.data]
     assert {"claude", "gpt", "llama", "mock", "chain"} <= set(ids)
     assert all(m.type == "model" and m.display_name for m in page.data)
+    one = client.models.retrieve("gpt")
+    assert (one.id, one.type) == ("gpt", "model")
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("missing-model")
 
 
 @pytest.mark.timeout(40)
@@ -223,3 +228,23 @@ def test_a_quiet_upstream_gets_pings(m_gateway: ProxyProcess, key: str,
     first, second = [i for i, n in enumerate(names) if n == "content_block_delta"]
     assert "ping" in names[first:second], names
     assert names[-1] == "message_stop"
+
+
+def test_tokens_per_minute_count_messages_usage(m_gateway: ProxyProcess,
+                                                fakes: dict[str, FakeUpstream]) -> None:
+    limited = m_gateway.admin.client_key("tpm", tpm_limit=30)
+    body = {"model": "claude", "max_tokens": 50,
+            "messages": [{"role": "user", "content": "tokens:40"}]}
+    first = _post(m_gateway, limited, body)
+    assert first.status_code == 200, first.text
+    deadline = time.monotonic() + 5
+    while True:  # tokens are charged just after the answer
+        second = _post(m_gateway, limited, body)
+        if second.status_code == 429 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert second.status_code == 429, second.text
+    assert second.json()["error"]["type"] == "rate_limit_error"
+    assert "retry-after" in second.headers
+    metrics = httpx.get(m_gateway.url + "/metrics", timeout=10).text
+    assert 'endpoint="/v1/messages"' in metrics
