@@ -248,3 +248,43 @@ def test_tokens_per_minute_count_messages_usage(m_gateway: ProxyProcess,
     assert "retry-after" in second.headers
     metrics = httpx.get(m_gateway.url + "/metrics", timeout=10).text
     assert 'endpoint="/v1/messages"' in metrics
+
+
+@pytest.mark.parametrize("alias", ["claude", "gpt"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_cached_answers_replay_as_messages(m_gateway: ProxyProcess, key: str,
+                                           fakes: dict[str, FakeUpstream], alias: str,
+                                           stream: bool) -> None:
+    body = {"model": alias, "max_tokens": 50, "stream": stream,
+            "messages": [{"role": "user", "content": f"tokens:3 cache {alias} {stream}"}]}
+    first = _post(m_gateway, key, body, **{"x-proxy-cache-ttl": "60"})
+    second = _post(m_gateway, key, body, **{"x-proxy-cache-ttl": "60"})
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    assert second.headers.get("x-proxy-cache") == "hit"
+    if stream:
+        assert [n for n, _ in _events(second.text)][-1] == "message_stop"
+        texts = ["".join(e["delta"].get("text", "") for n, e in _events(r.text)
+                         if n == "content_block_delta") for r in (first, second)]
+        assert texts[0] == texts[1]
+    else:
+        assert second.json()["content"] == first.json()["content"]
+
+
+@pytest.mark.parametrize("alias", ["claude", "gpt"])
+@pytest.mark.parametrize("first_stream", [False, True])
+def test_a_cached_answer_serves_the_other_mode_or_misses(
+    m_gateway: ProxyProcess, key: str, fakes: dict[str, FakeUpstream], alias: str,
+    first_stream: bool,
+) -> None:
+    body = {"model": alias, "max_tokens": 50, "system": f"mode {alias} {first_stream}",
+            "messages": [{"role": "user", "content": "tokens:4"}]}
+    first = _post(m_gateway, key, {**body, "stream": first_stream},
+                  **{"x-proxy-cache-ttl": "60"})
+    second = _post(m_gateway, key, {**body, "stream": not first_stream},
+                   **{"x-proxy-cache-ttl": "60"})
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
+    if first_stream:  # asked whole
+        assert second.json()["content"][-1]["text"] == "word0 word1 word2 word3"
+    else:
+        names = [n for n, _ in _events(second.text)]
+        assert names[0] == "message_start" and names[-1] == "message_stop", second.text
