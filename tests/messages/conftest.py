@@ -6,6 +6,8 @@ upstreams and the in-process mock, driven with the official ``anthropic`` SDK.
     llama         ollama (translated)  llama3.2
     mock          mock (translated)    mock-model
     chain         claude-primary (anthropic) → chain-openai (openai), for fallback/resume
+    chain-native  claude-primary → claude (both anthropic, native all the way)
+    chain-reverse chain-openai → claude (translated, then native)
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def m_gateway(tmp_path_factory: pytest.TempPathFactory,
                                 keys=[OPENAI_KEY], **common)
         admin.mapping("chain", primary["id"], "claude-opus-4-1", order=0)
         admin.mapping("chain", backup["id"], "gpt-4o", order=1)
+        admin.mapping("chain-native", primary["id"], "claude-opus-4-1", order=0)
+        admin.mapping("chain-native", ant["id"], "claude-sonnet-4-5", order=1)
+        admin.mapping("chain-reverse", backup["id"], "gpt-4o", order=0)
+        admin.mapping("chain-reverse", ant["id"], "claude-sonnet-4-5", order=1)
         proc.client_key_value = admin.client_key("messages", tenant="t-msg")  # type: ignore[attr-defined]
         yield proc
 

@@ -288,3 +288,24 @@ def test_a_cached_answer_serves_the_other_mode_or_misses(
     else:
         names = [n for n, _ in _events(second.text)]
         assert names[0] == "message_start" and names[-1] == "message_stop", second.text
+
+
+@pytest.mark.parametrize(("alias", "cut"), [("chain-native", "anthropic"),
+                                            ("chain-reverse", "openai")])
+def test_stream_resumed_across_native_and_translated_hops(
+    client: anthropic.Anthropic, fakes: dict[str, FakeUpstream], alias: str, cut: str
+) -> None:
+    fakes[cut].add_fault(cut_after_chunks=3)
+    kw: dict[str, Any] = {"model": alias, "max_tokens": 2000,
+                          "messages": [{"role": "user", "content": "tokens:8"}]}
+    if alias == "chain-native":
+        kw["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+    with client.messages.stream(**kw) as s:
+        texts = list(s.text_stream)
+        message = s.get_final_message()
+    expected = "word0 word1 word2 word3 word4 word5 word6 word7"
+    assert "".join(texts) == expected
+    kinds = [b.type for b in message.content]
+    assert kinds == (["thinking", "text"] if alias == "chain-native" else ["text"])
+    assert message.content[-1].text == expected  # type: ignore[union-attr]
+    assert message.stop_reason == "end_turn"
