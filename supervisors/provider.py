@@ -1,14 +1,21 @@
 """The provider actor: one supervisor per provider.
 
-It owns a bounded inbox, a fixed set of worker tasks (its concurrency limit), its
-circuit breaker and its key pool. Workers that crash are restarted one-for-one while
-the restart intensity allows; past it the supervisor gives up with
-:class:`Escalation`, and the root supervisor marks the provider failed.
+It owns a bounded inbox, its worker tasks, its circuit breaker and its key pool.
+
+Workers run on demand, up to ``max_concurrency``: a call put in the inbox when no idle
+worker is waiting for it starts one (so a warm provider spawns nothing per call), and
+every ``worker_idle_timeout`` seconds the workers that stayed idle the whole time are retired.
+Idle cost is thus proportional to recent load, and ``proxy_event_loop_tasks`` counts
+work, not configuration. A worker that crashes (a bug of ours outside any one call) is
+replaced when calls wait for it, while the restart intensity allows; past it the
+supervisor gives up with :class:`Escalation`, and the root supervisor marks the provider
+failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -52,6 +59,7 @@ class ProviderSupervisor:
         observer: Observer,
         *,
         intensity: RestartIntensity | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -83,6 +91,15 @@ class ProviderSupervisor:
         #: loop time after which one request may re-check a key that failed with 401/403
         self.next_recheck = 0.0
         self._workers: set[asyncio.Task[None]] = set()
+        #: workers waiting for a call (or not started yet); a worker's own bookkeeping
+        self.idle_workers: set[asyncio.Task[None]] = set()
+        #: fewest idle workers seen since the last retirement round (none needed them)
+        self.low_idle = 0
+        self.idle_timeout = idle_timeout or config.worker_idle_timeout
+        self._max_workers = config.max_concurrency
+        self._escalation: Escalation | None = None
+        #: wakes ``run``: an escalation, or the end of a drain
+        self._wake = asyncio.Event()
         #: set by workers when nothing is queued or running (for drain)
         self._idle = asyncio.Event()
 
@@ -109,8 +126,9 @@ class ProviderSupervisor:
                 code="circuit_open",
             )
         call.ticket = ticket
+        inbox = self.inbox
         try:
-            self.inbox.put_nowait(call)
+            inbox.put_nowait(call)
         except asyncio.QueueFull:
             self.release(call)
             raise Unavailable(
@@ -119,6 +137,8 @@ class ProviderSupervisor:
                 provider=self.name,
                 code="overloaded",
             ) from None
+        if len(self.idle_workers) < inbox.qsize() and len(self._workers) < self._max_workers:
+            self._spawn()  # nobody idle to take it: one more worker, up to max_concurrency
 
     # -- outcomes reported by workers --------------------------------------------------
 
@@ -183,6 +203,7 @@ class ProviderSupervisor:
         self.spec = spec
         self.pool.replace(spec.keys)
         self.secrets = spec_secrets(spec)
+        self.idle_timeout = spec.config.worker_idle_timeout
         self.breaker.reconfigure(spec.config.failure_threshold, spec.config.recovery_timeout)
 
     def needs_replacement(self, spec: ProviderSpec) -> bool:
@@ -206,35 +227,65 @@ class ProviderSupervisor:
         task = asyncio.create_task(worker_loop(self), name=f"worker:{self.name}",
                                    context=contextvars.Context())
         self._workers.add(task)
+        self.idle_workers.add(task)  # about to wait for a call
+        task.add_done_callback(self._worker_done)
+
+    def _spawn_for_backlog(self) -> None:
+        while (len(self.idle_workers) < self.inbox.qsize()
+               and len(self._workers) < self._max_workers):
+            self._spawn()
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        self._workers.discard(task)
+        self.idle_workers.discard(task)
+        if task.cancelled() or self._escalation is not None:
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        self.restarts += 1
+        self.note_error(f"worker crashed: {type(exc).__name__}: {exc}")
+        self.observer.worker_restarted(self.name)
+        log.error("worker crashed", extra={"provider": self.name, "error": type(exc).__name__},
+                  exc_info=exc)
+        if not self.intensity.allow():
+            self.state = "failed"
+            self._fail_queued("provider failed: its workers keep crashing")
+            self._escalation = Escalation(f"provider {self.name!r}: {self.last_error}")
+            self._wake.set()
+            return
+        if self.state == "running" or self.state == "stopping":
+            self._spawn_for_backlog()
+
+    def retire_idle(self) -> int:
+        """Retire the workers that stayed idle since the last round (the fewest idle ones
+        seen meanwhile were never needed); returns how many. Only with an empty inbox, so
+        that no call is promised to a worker that goes away."""
+        surplus = min(self.low_idle, len(self.idle_workers))
+        retired = 0
+        if self.inbox.empty():
+            while retired < surplus and self.idle_workers:
+                self.idle_workers.pop().cancel()
+                retired += 1
+        self.low_idle = len(self.idle_workers)
+        return retired
 
     async def run(self) -> None:
-        """Start the workers and restart crashed ones; returns when stopped."""
-        for _ in range(self.spec.config.max_concurrency):
-            self._spawn()
-        self.state = "running"
+        """Supervise the workers (started on demand by ``submit``), retire idle ones every
+        ``idle_timeout`` seconds; returns once drained, raises ``Escalation``."""
+        if self.state == "starting":
+            self.state = "running"
+        self._spawn_for_backlog()  # calls submitted before this task started
         try:
-            while self._workers:
-                done, _ = await asyncio.wait(self._workers, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    self._workers.discard(task)
-                    if task.cancelled():
-                        continue
-                    exc = task.exception()
-                    if exc is None:
-                        continue
-                    self.restarts += 1
-                    self.note_error(f"worker crashed: {type(exc).__name__}: {exc}")
-                    self.observer.worker_restarted(self.name)
-                    log.error(
-                        "worker crashed",
-                        extra={"provider": self.name, "error": type(exc).__name__},
-                        exc_info=exc,
-                    )
-                    if not self.intensity.allow():
-                        self.state = "failed"
-                        self._fail_queued("provider failed: its workers keep crashing")
-                        raise Escalation(f"provider {self.name!r}: {self.last_error}")
-                    self._spawn()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.idle_timeout):
+                        await self._wake.wait()
+                if self._escalation is not None:
+                    raise self._escalation
+                if self.state in ("stopping", "stopped"):
+                    return
+                self.retire_idle()
         finally:
             await self._cancel_workers()
 
@@ -254,6 +305,7 @@ class ProviderSupervisor:
         self._fail_queued("provider stopped")
         if self.state != "failed":
             self.state = "stopped"
+        self._wake.set()
 
     def _fail_queued(self, reason: str) -> None:
         """Answer every call still waiting in the inbox; nobody will run them."""
@@ -263,6 +315,7 @@ class ProviderSupervisor:
 
     async def _cancel_workers(self) -> None:
         workers, self._workers = self._workers, set()
+        self.idle_workers.clear()
         for task in workers:
             task.cancel()
         if workers:
@@ -286,6 +339,7 @@ class ProviderSupervisor:
             "inbox_size": self.inbox.maxsize,
             "in_flight": self.in_flight,
             "workers": len(self._workers),
+            "idle_workers": len(self.idle_workers),
             "circuit": circuit,
             "healthy_keys": self.pool.healthy_count,
             "total_keys": self.pool.total,

@@ -34,6 +34,8 @@ class ProviderConfig:
     max_retry_wait: float = 5.0
     max_concurrency: int = 1024
     queue_size: int = 1024
+    #: a worker idle this long is retired (workers start on demand)
+    worker_idle_timeout: float = 30.0
     failure_threshold: int = 5
     recovery_timeout: float = 30.0
     stream_resume: bool = True

@@ -92,13 +92,25 @@ def _native_content(event: dict[str, Any]) -> bool:
 
 
 async def worker_loop(sup: ProviderSupervisor) -> None:
-    """One concurrency slot of a provider. Exits only by cancellation or a crash."""
+    """One concurrency slot of a provider: takes calls from the inbox until it is
+    cancelled (retired when idle, or at shutdown) or crashes."""
     task = asyncio.current_task()
     assert task is not None
     inbox = sup.inbox
+    idle = sup.idle_workers
     loop = asyncio.get_running_loop()
     while True:
-        call = await inbox.get()
+        if inbox.empty():
+            idle.add(task)  # the supervisor may retire (cancel) it while it waits here
+            try:
+                call = await inbox.get()
+            finally:
+                idle.discard(task)
+        else:
+            idle.discard(task)
+            call = inbox.get_nowait()
+        if len(idle) < sup.low_idle:
+            sup.low_idle = len(idle)
         if call.abandoned:
             sup.release(call)
             continue

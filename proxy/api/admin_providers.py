@@ -63,6 +63,7 @@ _CONFIG_CEILINGS: dict[str, float] = {
     "max_retries": 100,
     "max_retry_wait": 3_600.0,
     "max_concurrency": 10_000,
+    "worker_idle_timeout": 86_400.0,
     "queue_size": 1_000_000,
     "failure_threshold": 1_000_000,
 }

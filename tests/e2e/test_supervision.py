@@ -40,7 +40,7 @@ def test_a_crash_fails_its_call_alone_and_the_worker_keeps_serving(tmp_path: Pat
         # our bug: counted as a crash, not a restart nor an upstream fault
         assert (health["crashes"], health["restarts"], health["upstream_faults"]) == (3, 0, 0)
         assert health["state"] == "running"
-        assert health["workers"] == 2
+        assert 1 <= health["workers"] <= 2  # on demand; none lost to the crashes
         assert health["circuit"]["state"] == "closed"
         assert "RuntimeError" in (health["last_error"] or "")
         metrics = httpx.get(proc.url + "/metrics").text

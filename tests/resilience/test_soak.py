@@ -76,9 +76,9 @@ def test_soak_with_mixed_faults(gateway: ProxyProcess, chain: Chain, primary: Fa
                                 backup: FakeUpstream) -> None:
     alias = chain(
         (primary, {"first_token_timeout": 1, "idle_timeout": 1, "max_retries": 1,
-                   "failure_threshold": 10, "recovery_timeout": 1}),
+                   "failure_threshold": 10, "recovery_timeout": 1, "worker_idle_timeout": 1}),
         (backup, {"first_token_timeout": 2, "idle_timeout": 2, "failure_threshold": 10,
-                  "recovery_timeout": 1}),
+                  "recovery_timeout": 1, "worker_idle_timeout": 1}),
     )
     rng = random.Random(7)
 

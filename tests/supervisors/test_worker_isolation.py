@@ -119,7 +119,7 @@ def _healthy(sup: ProviderSupervisor) -> None:
     health = sup.health()
     assert health["state"] == "running"
     assert (health["restarts"], health["crashes"]) == (0, 0)
-    assert health["workers"] == 2
+    assert 1 <= health["workers"] <= 2  # started on demand, none lost
     assert health["circuit"]["state"] == "closed"
     assert sup.intensity.recent == 0
 
@@ -172,6 +172,6 @@ async def test_a_bug_of_ours_is_a_500_that_restarts_nothing(root: RootSupervisor
         assert isinstance(reply, InternalError) and reply.status == 500
     health = sup.health()
     assert (health["restarts"], health["crashes"], health["upstream_faults"]) == (0, 8, 0)
-    assert health["workers"] == 2 and health["circuit"]["state"] == "closed"
+    assert 1 <= health["workers"] <= 2 and health["circuit"]["state"] == "closed"
     chunks = await _call(sup, {"messages": USER}, True)
     assert any(isinstance(c, list) and c and isinstance(c[0], Chunk) for c in chunks)
