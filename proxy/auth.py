@@ -4,7 +4,11 @@ A presented key is HMAC-ed with ``SECRET_KEY`` and looked up by that digest; the
 digest is then compared with ``hmac.compare_digest``. Keys that authenticated are
 remembered (in memory only, bounded) until the next configuration change, so the HMAC
 runs once per key, not once per request; wrong keys are never remembered. Expiry, revocation and
-``allowed_models`` take effect on the next request after a configuration change.
+``allowed_models`` take effect on the next request after a configuration change. A key
+with ``enabled: false`` is refused (401) until it is enabled again.
+
+Each ``ClientKey`` also carries its tenant's policy (rate limits and budget, from the
+``tenants`` table), resolved when the index is built, so the hot path never looks it up.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from dataclasses import dataclass
 from supervisors.errors import AuthenticationFailed
 
 from .crypto import hash_client_key
-from .store.base import ApiKeyRow
+from .spend.cost import usd_to_nanos
+from .store.base import ApiKeyRow, TenantRow
 
 __all__ = ["ClientKey", "ClientKeyIndex"]
 
@@ -32,6 +37,14 @@ class ClientKey:
     tpm_limit: int | None = None
     allowed_models: frozenset[str] | None = None
     expires_at: float | None = None
+    enabled: bool = True
+    #: budgets in nano-dollars (None: unlimited) and their periods (day, month, total)
+    budget_nanos: int | None = None
+    budget_period: str = "month"
+    tenant_rpm_limit: int | None = None
+    tenant_tpm_limit: int | None = None
+    tenant_budget_nanos: int | None = None
+    tenant_budget_period: str = "month"
 
 
 _BOOTSTRAP_ADMIN = ClientKey(id=None, name="ADMIN_API_KEY", tenant=None, is_admin=True)
@@ -39,7 +52,8 @@ _BOOTSTRAP_ADMIN = ClientKey(id=None, name="ADMIN_API_KEY", tenant=None, is_admi
 
 class ClientKeyIndex:
     def __init__(
-        self, rows: Iterable[ApiKeyRow], secret_key: str, admin_api_key: str | None
+        self, rows: Iterable[ApiKeyRow], secret_key: str, admin_api_key: str | None,
+        tenants: Iterable[TenantRow] = (),
     ) -> None:
         self._secret = secret_key
         self._admin = admin_api_key
@@ -48,7 +62,9 @@ class ClientKeyIndex:
         #: presented key → its entry, so a busy key is HMAC-ed once per configuration
         #: (bounded; dropped with this index on every reload)
         self._seen: dict[str, ClientKey] = {}
+        by_name = {t.name: t for t in tenants}
         for row in rows:
+            tenant = by_name.get(row.tenant) if row.tenant is not None else None
             self._by_hash[row.key_hash] = (
                 row.key_hash,
                 ClientKey(
@@ -62,6 +78,13 @@ class ClientKeyIndex:
                         frozenset(row.allowed_models) if row.allowed_models is not None else None
                     ),
                     expires_at=row.expires_at.timestamp() if row.expires_at else None,
+                    enabled=row.enabled,
+                    budget_nanos=usd_to_nanos(row.budget_usd),
+                    budget_period=row.budget_period,
+                    tenant_rpm_limit=tenant.rpm_limit if tenant else None,
+                    tenant_tpm_limit=tenant.tpm_limit if tenant else None,
+                    tenant_budget_nanos=usd_to_nanos(tenant.budget_usd) if tenant else None,
+                    tenant_budget_period=tenant.budget_period if tenant else "month",
                 ),
             )
 
@@ -97,6 +120,8 @@ class ClientKeyIndex:
             self._seen[token] = key
         if key.expires_at is not None and key.expires_at <= time.time():
             raise AuthenticationFailed("This API key has expired.", code="expired_api_key")
+        if not key.enabled:
+            raise AuthenticationFailed("This API key is disabled.", code="api_key_disabled")
         return key
 
 

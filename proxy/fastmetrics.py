@@ -17,11 +17,15 @@ __all__ = ["FastCounter", "FastHistogram"]
 
 
 class FastCounter:
-    __slots__ = ("_collector", "_counts", "_names")
+    """Counts per label tuple; ``scale`` multiplies at scrape time (e.g. nano-dollars
+    counted as integers, exposed in dollars)."""
 
-    def __init__(self, collector: Counter, names: Sequence[str]) -> None:
+    __slots__ = ("_collector", "_counts", "_names", "_scale")
+
+    def __init__(self, collector: Counter, names: Sequence[str], scale: float = 1.0) -> None:
         self._collector = collector
         self._names = tuple(names)
+        self._scale = scale
         self._counts: dict[tuple[str, ...], float] = {}
 
     def add(self, key: tuple[str, ...], value: float = 1) -> None:
@@ -29,9 +33,9 @@ class FastCounter:
         counts[key] = counts.get(key, 0) + value
 
     def sync(self) -> None:
-        names, collector = self._names, self._collector
+        names, collector, scale = self._names, self._collector, self._scale
         for key, value in list(self._counts.items()):
-            collector.set(dict(zip(names, key, strict=True)), value)
+            collector.set(dict(zip(names, key, strict=True)), value * scale)
 
 
 class _Aggregate:

@@ -1,8 +1,10 @@
 """Which rate limits apply to a request, and the ``x-ratelimit-*`` headers.
 
-Scopes: global, tenant, client key (its own ``rpm_limit`` overrides
+Scopes: global, tenant (the tenant's own ``rpm_limit`` overrides
+``RATE_LIMIT_PER_TENANT_RPM``), client key (its own ``rpm_limit`` overrides
 ``RATE_LIMIT_PER_KEY_RPM``) and client IP (``X-Forwarded-For`` honoured only from
-``TRUSTED_PROXIES``); tokens per minute per key from the key's ``tpm_limit``.
+``TRUSTED_PROXIES``); tokens per minute from the key's ``tpm_limit``, else its tenant's
+(one token scope per request).
 """
 
 from __future__ import annotations
@@ -62,11 +64,13 @@ class Limits:
         limits = []
         if s.rate_limit_global_rpm:
             limits.append(Limit("global", "*", s.rate_limit_global_rpm))
-        if s.rate_limit_per_tenant_rpm and client.tenant:
-            limits.append(Limit("tenant", client.tenant, s.rate_limit_per_tenant_rpm))
+        tenant_rpm = (client.tenant_rpm_limit if client.tenant_rpm_limit is not None
+                      else s.rate_limit_per_tenant_rpm)
+        if tenant_rpm and client.tenant:
+            limits.append(Limit("tenant", client.tenant, tenant_rpm))
         if key_rpm:
             limits.append(Limit("key", str(client.id), key_rpm))
-        tokens = Limit("key", str(client.id), client.tpm_limit) if client.tpm_limit else None
+        tokens = _tokens_limit(client)
         if len(self._per_client) > 10_000:  # keys replaced by reloads: start afresh
             self._per_client.clear()
         found = self._per_client[client] = (limits, tokens)
@@ -99,7 +103,8 @@ class Limits:
                background: set[asyncio.Task[None]]) -> None:
         """Charge reported usage to the key's tokens-per-minute budget, after the answer:
         at once in process, or in a task (kept in ``background``) through Redis."""
-        if not client.tpm_limit or not usage:
+        tokens = _tokens_limit(client)
+        if tokens is None or not usage:
             return
         total = usage.get("total_tokens")
         if not isinstance(total, int):
@@ -109,13 +114,20 @@ class Limits:
             )
         if total <= 0:
             return
-        tokens = Limit("key", str(client.id), client.tpm_limit)
         if isinstance(self.limiter, MemoryRateLimiter):
             self.limiter.charge_tokens_now(tokens, total)
             return
         task = asyncio.create_task(self.limiter.charge_tokens(tokens, total))
         background.add(task)
         task.add_done_callback(background.discard)
+
+
+def _tokens_limit(client: ClientKey) -> Limit | None:
+    if client.tpm_limit:
+        return Limit("key", str(client.id), client.tpm_limit)
+    if client.tenant_tpm_limit and client.tenant:
+        return Limit("tenant", client.tenant, client.tenant_tpm_limit)
+    return None
 
 
 def _headers(d: Decision) -> dict[str, str]:

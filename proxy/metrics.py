@@ -69,6 +69,14 @@ class Metrics:
         self.tokens = Counter(
             "proxy_tokens_total", "Tokens by provider, model and kind", registry=reg
         )
+        self.cost = Counter(
+            "proxy_cost_usd_total", "Cost of answered requests in USD, by provider and model",
+            registry=reg,
+        )
+        self.budget_refused = Counter(
+            "proxy_budget_exceeded_total", "Requests refused because a budget would overshoot",
+            registry=reg,
+        )
         self.ttfb = Histogram(
             "proxy_time_to_first_byte_seconds",
             "Time from request to the first byte sent to the client",
@@ -129,8 +137,10 @@ class Metrics:
         self.fast_ttfb = FastHistogram(self.ttfb, ("provider",))
         self.fast_hedges = FastCounter(self.hedges, ("model", "outcome"))
         self.fast_cache = FastCounter(self.cache_requests, ("result",))
+        self.fast_cost = FastCounter(self.cost, ("provider", "model"), scale=1e-9)
         self._fast = (self.fast_requests, self.fast_duration, self.fast_provider,
-                      self.fast_tokens, self.fast_ttfb, self.fast_hedges, self.fast_cache)
+                      self.fast_tokens, self.fast_ttfb, self.fast_hedges, self.fast_cache,
+                      self.fast_cost)
 
     # -- supervisors.provider.Observer ----------------------------------------------------
 
@@ -167,6 +177,9 @@ class Metrics:
             value = usage.get(kind)
             if isinstance(value, int) and value > 0:
                 self.fast_tokens.add((provider, label, kind[:-7]), value)
+
+    def count_cost(self, provider: str, model: str, nanos: int) -> None:
+        self.fast_cost.add((provider, self.model_label(model)), nanos)
 
     def render(self, root: RootSupervisor, accept: list[str]) -> tuple[bytes, dict[str, str]]:
         for sup in root.providers():

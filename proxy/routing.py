@@ -19,6 +19,7 @@ from supervisors.errors import InvalidRequest, NotFound, PermissionDenied
 from supervisors.spec import ProviderSpec
 
 from .api.config_fields import MAPPING_KEYS
+from .spend.prices import Price, parse_pricing
 
 __all__ = ["Group", "Hop", "Load", "Route", "RoutingTable"]
 
@@ -48,6 +49,8 @@ class Hop:
     cache_ttl: int | None = field(default=None, compare=False)
     mapping_id: int | None = field(default=None, compare=False)
     order_index: int = field(default=0, compare=False)
+    #: the mapping's ``config.pricing`` (None: the built-in price table decides)
+    pricing: Price | None = field(default=None, compare=False)
 
 
 #: a member's calls in flight, or ``None`` while its circuit is open
@@ -284,4 +287,15 @@ def _hop(spec: ProviderSpec, model: str, config: Mapping[str, Any],
         mapping_id=mapping_id,
         order_index=order_index,
         max_retry_wait=spec.config.max_retry_wait,
+        pricing=_pricing(config.get("pricing")),
     )
+
+
+def _pricing(raw: Any) -> Price | None:
+    """A mapping's pricing (validated by the admin API; a bad stored one is ignored)."""
+    if raw is None:
+        return None
+    try:
+        return parse_pricing(raw)
+    except ValueError:
+        return None

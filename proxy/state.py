@@ -128,7 +128,8 @@ class Gateway:
         self.root.apply(specs)
         routes = RoutingTable(specs, snapshot.mappings)
         self.routes = routes
-        self.clients = ClientKeyIndex(snapshot.api_keys, self._secret_key, self._admin_api_key)
+        self.clients = ClientKeyIndex(snapshot.api_keys, self._secret_key, self._admin_api_key,
+                                      snapshot.tenants)
         self.metrics.known_models = frozenset(routes.aliases) | frozenset(
             m.provider_model_name for m in snapshot.mappings
         )

@@ -11,6 +11,7 @@
     ├── Conflict                     409    invalid_request_error   return to client (admin API)
     ├── PayloadTooLarge              413    invalid_request_error   return to client
     ├── RateLimited                  429    rate_limit_error        (client-side limit)
+    │   └── BudgetExceeded           429    insufficient_quota      (a budget would overshoot)
     ├── UpstreamError                502    upstream_error          per ``retryable``
     │   ├── UpstreamStatusError      (the provider's status for its own 4xx, else 502)
     │   ├── UpstreamConnectError     502                            retry, then fail over
@@ -36,6 +37,7 @@ import orjson
 __all__ = [
     "AuthenticationFailed",
     "ClientTooSlow",
+    "BudgetExceeded",
     "Conflict",
     "ContextLengthExceeded",
     "InternalError",
@@ -174,6 +176,14 @@ class RateLimited(ProxyError):
     type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
     reason = "rate_limited"
+
+
+class BudgetExceeded(RateLimited):
+    """The request's worst-case cost does not fit its key's or tenant's budget."""
+
+    type = "insufficient_quota"
+    default_code = "budget_exceeded"
+    reason = "budget_exceeded"
 
 
 class UpstreamError(ProxyError):

@@ -22,6 +22,7 @@ from typing import Any
 from supervisors.errors import InvalidRequest
 from supervisors.spec import ProviderConfig
 
+from ..spend.prices import PRICING_FIELDS, parse_pricing
 from .admin_fields import (
     Validator,
     boolean,
@@ -51,6 +52,24 @@ def _keep_alive(name: str, value: Any) -> Any:
     return value
 
 
+def _pricing(name: str, value: Any) -> Any:
+    """``{input_per_mtok, output_per_mtok, cached_input_per_mtok}``, USD per million tokens."""
+    try:
+        parse_pricing(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"'{name}': {exc}", param=name) from None
+    return value
+
+
+_PRICING_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {name: {"type": ["number", "string"], "minimum": 0}
+                   for name in PRICING_FIELDS},
+    "required": ["input_per_mtok", "output_per_mtok"],
+    "additionalProperties": False,
+}
+
+
 #: provider-type settings in ``ProviderConfig.extra`` (name → validator)
 PROVIDER_EXTRA_KEYS: dict[str, Validator] = {
     "max_response_bytes": integer(1, 1 << 34),          # any type: cap on a whole answer
@@ -71,7 +90,7 @@ PROVIDER_EXTRA_KEYS: dict[str, Validator] = {
 MAPPING_KEYS: dict[str, Validator] = {
     "stream_resume": boolean(),                      # resume a broken stream on the next entry
     "supports_prefill": boolean(),                   # the upstream continues an assistant prefill
-    "pricing": json_object(),                        # spend: prices of this entry's model
+    "pricing": described(_pricing, _PRICING_SCHEMA),  # spend: prices of this entry's model
     "weight": number(0.001, 1_000_000, nullable=True),  # groups: share within a group
     "hedge_after_ms": integer(1, 600_000, nullable=True),  # groups: hedge after this long
     "cache_ttl": integer(1, 31_536_000, nullable=True),  # groups: answer cache lifetime, s

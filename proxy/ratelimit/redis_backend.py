@@ -42,10 +42,10 @@ from redis.exceptions import NoScriptError
 
 from .base import DEFAULT_WINDOW, TOKENS_SCOPE, Decision, Limit
 
-__all__ = ["RedisRateLimiter", "connect_redis"]
+__all__ = ["RedisRateLimiter", "Script", "connect_redis"]
 
 
-class _Script:
+class Script:
     """A Lua script run by SHA, loaded again when the server answers NOSCRIPT.
 
     Calls made in the same event-loop turn go out together as one pipeline (one round
@@ -54,8 +54,9 @@ class _Script:
 
     __slots__ = ("_pending", "_tasks", "sha", "source")
 
-    def __init__(self, name: str) -> None:
-        self.source = resources.files(__package__).joinpath(name).read_text("utf-8")
+    def __init__(self, name: str, package: str | None = __package__) -> None:
+        assert package is not None
+        self.source = resources.files(package).joinpath(name).read_text("utf-8")
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,7 +78,7 @@ class _Script:
     async def _run(self, client: Redis,
                    batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
         try:
-            results = await self._execute(client, [args for args, _ in batch])
+            results = await self.execute(client, [args for args, _ in batch])
         except Exception as exc:  # handed to every caller, never lost
             for _, future in batch:
                 if not future.done():
@@ -91,7 +92,7 @@ class _Script:
             else:
                 future.set_result(result)
 
-    async def _execute(self, client: Redis, calls: list[tuple[Any, ...]]) -> list[Any]:
+    async def execute(self, client: Redis, calls: list[tuple[Any, ...]]) -> list[Any]:
         if len(calls) == 1:
             try:
                 return [await client.evalsha(self.sha, *calls[0])]
@@ -149,8 +150,8 @@ class RedisRateLimiter:
         self._window = window
         self._window_arg = repr(float(window))
         self._prefix = prefix
-        self._acquire = _Script("acquire.lua")
-        self._charge = _Script("charge.lua")
+        self._acquire = Script("acquire.lua")
+        self._charge = Script("charge.lua")
         self._instance = os.urandom(6).hex()
         self._seq = itertools.count()
 

@@ -31,6 +31,8 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "StoredResponse",
+    "TenantRow",
+    "UsageRow",
 ]
 
 
@@ -118,6 +120,33 @@ class ApiKeyRow:
     allowed_models: list[str] | None
     expires_at: datetime | None
     created_at: datetime
+    budget_usd: float | None = None
+    budget_period: str = "month"
+    enabled: bool = True
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class TenantRow:
+    id: int
+    name: str
+    rpm_limit: int | None
+    tpm_limit: int | None
+    budget_usd: float | None
+    budget_period: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class UsageRow:
+    """One group of ``/admin/usage``: ``key`` is the group's value (None for "none")."""
+
+    key: Any
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_nanos: int = 0
 
 
 @dataclass(slots=True)
@@ -144,6 +173,7 @@ class AuditRecord:
     payload_key: str | None = None
     #: the client's session (``X-Claude-Code-Session-Id``), when it sent one
     session_id: str | None = None
+    cost_usd: float | None = None
     id: int | None = None
 
 
@@ -184,6 +214,7 @@ class ConfigSnapshot:
     provider_keys: list[ProviderKeyRow]
     mappings: list[MappingRow]
     api_keys: list[ApiKeyRow]
+    tenants: list[TenantRow] = field(default_factory=list)
 
 
 class Store(Protocol):
@@ -251,12 +282,36 @@ class Store(Protocol):
         tpm_limit: int | None,
         allowed_models: list[str] | None,
         expires_at: datetime | None,
+        budget_usd: float | None = None,
+        budget_period: str = "month",
+        enabled: bool = True,
     ) -> ApiKeyRow: ...
+    async def update_api_key(self, key_id: int, **fields: Any) -> ApiKeyRow | None: ...
     async def delete_api_key(self, key_id: int) -> bool: ...
 
     # KMS data keys (proxy.kms), stored only KMS-encrypted
     async def wrapped_data_key(self, key_ref: str) -> str | None: ...
     async def store_wrapped_data_key(self, key_ref: str, wrapped: str) -> str: ...
+    # tenants (client keys name them in ``tenant``)
+    async def list_tenants(self) -> list[TenantRow]: ...
+    async def get_tenant(self, tenant_id: int) -> TenantRow | None: ...
+    async def create_tenant(
+        self, *, name: str, rpm_limit: int | None, tpm_limit: int | None,
+        budget_usd: float | None, budget_period: str,
+    ) -> TenantRow: ...
+    async def update_tenant(self, tenant_id: int, **fields: Any) -> TenantRow | None: ...
+    async def delete_tenant(self, tenant_id: int) -> bool: ...
+
+    # settled spend in nano-dollars per (scope, ident, period label), added in batches
+    async def add_spend(self, rows: Sequence[tuple[str, str, str, int]]) -> None: ...
+    async def get_spend(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], int]: ...
+
+    # usage: requests, tokens and cost grouped by one dimension over [start, end)
+    async def usage(
+        self, group_by: str, start: datetime | None, end: datetime | None
+    ) -> list[UsageRow]: ...
 
     # audit trail
     async def insert_audit(self, records: Sequence[AuditRecord]) -> None: ...

@@ -21,10 +21,13 @@ from proxy.store.base import (
     MappingRow,
     ProviderKeyRow,
     ProviderRow,
+    TenantRow,
 )
 
 __all__ = [
+    "API_KEY_FIELDS",
     "AUDIT_COLUMNS",
+    "TENANT_FIELDS",
     "KEY_FIELDS",
     "MAPPING_FIELDS",
     "PROVIDER_FIELDS",
@@ -39,6 +42,7 @@ __all__ = [
     "load_json",
     "mapping_from_row",
     "provider_from_row",
+    "tenant_from_row",
     "ts_text",
     "utc",
     "utc_now",
@@ -53,6 +57,11 @@ KEY_FIELDS = frozenset({"name", "key_encrypted", "key_last4", "healthy"})
 MAPPING_FIELDS = frozenset(
     {"alias_name", "provider_id", "provider_model_name", "order_index", "is_default", "config"}
 )
+API_KEY_FIELDS = frozenset(
+    {"name", "tenant", "is_admin", "rpm_limit", "tpm_limit", "allowed_models", "expires_at",
+     "budget_usd", "budget_period", "enabled"}
+)
+TENANT_FIELDS = frozenset({"name", "rpm_limit", "tpm_limit", "budget_usd", "budget_period"})
 JSON_FIELDS = frozenset({"config", "allowed_models", "fallback_reasons"})
 BOOL_FIELDS = frozenset({"enabled", "healthy", "is_default", "is_admin", "stream"})
 
@@ -78,6 +87,7 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "response_body",
     "payload_key",
     "session_id",
+    "cost_usd",
 )
 
 
@@ -177,7 +187,28 @@ def api_key_from_row(row: Row) -> ApiKeyRow:
         allowed_models=load_json(row["allowed_models"]),
         expires_at=_ts_or_none(row["expires_at"]),
         created_at=_ts(row["created_at"]),
+        budget_usd=_float_or_none(row["budget_usd"]),
+        budget_period=row["budget_period"] or "month",
+        enabled=bool(row["enabled"]),
+        updated_at=_ts_or_none(row["updated_at"]),
     )
+
+
+def tenant_from_row(row: Row) -> TenantRow:
+    return TenantRow(
+        id=int(row["id"]),
+        name=row["name"],
+        rpm_limit=row["rpm_limit"],
+        tpm_limit=row["tpm_limit"],
+        budget_usd=_float_or_none(row["budget_usd"]),
+        budget_period=row["budget_period"] or "month",
+        created_at=_ts(row["created_at"]),
+        updated_at=_ts(row["updated_at"]),
+    )
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def audit_from_row(row: Row) -> AuditRecord:
@@ -204,6 +235,7 @@ def audit_from_row(row: Row) -> AuditRecord:
         response_body=row["response_body"],
         payload_key=row["payload_key"],
         session_id=row["session_id"],
+        cost_usd=_float_or_none(row["cost_usd"]),
     )
 
 
@@ -233,6 +265,7 @@ def audit_values(record: AuditRecord, ts: Callable[[datetime], Any]) -> tuple[An
         record.response_body,
         record.payload_key,
         record.session_id,
+        record.cost_usd,
     )
     if any(type(v) is str and _unstorable(v) for v in values):
         return tuple(_storable(v) for v in values)

@@ -75,6 +75,7 @@ class _PgTx:
 
 
 class PostgresStore(SqlStore):
+    _hour_sql = "FLOOR(EXTRACT(EPOCH FROM created_at) / 3600)::BIGINT"
     backend = "postgresql"
 
     def __init__(

@@ -22,11 +22,12 @@ from proxy.store.sql_audit import AuditQueries
 from proxy.store.sql_base import Tx, returning
 from proxy.store.sql_keys import DataKeyQueries
 from proxy.store.sql_responses import ResponseQueries
+from proxy.store.sql_tenants import TenantQueries
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(AuditQueries, DataKeyQueries, ResponseQueries):
+class SqlStore(TenantQueries, AuditQueries, DataKeyQueries, ResponseQueries):
     """Every ``Store`` method; subclasses add the connection handling."""
 
     async def load_config(self) -> ConfigSnapshot:
@@ -38,12 +39,14 @@ class SqlStore(AuditQueries, DataKeyQueries, ResponseQueries):
                 "SELECT * FROM model_mappings ORDER BY alias_name, order_index, id"
             )
             api_keys = await tx.fetch("SELECT * FROM api_keys ORDER BY id")
+            tenants = await tx.fetch("SELECT * FROM tenants ORDER BY id")
         return ConfigSnapshot(
             version=int(row[0]) if row is not None else 0,
             providers=[codec.provider_from_row(r) for r in providers],
             provider_keys=[codec.key_from_row(r) for r in keys],
             mappings=[codec.mapping_from_row(r) for r in mappings],
             api_keys=[codec.api_key_from_row(r) for r in api_keys],
+            tenants=[codec.tenant_from_row(r) for r in tenants],
         )
 
     # -- providers --------------------------------------------------------------------
@@ -254,19 +257,24 @@ class SqlStore(AuditQueries, DataKeyQueries, ResponseQueries):
         tpm_limit: int | None,
         allowed_models: list[str] | None,
         expires_at: datetime | None,
+        budget_usd: float | None = None,
+        budget_period: str = "month",
+        enabled: bool = True,
     ) -> ApiKeyRow:
         models = None if allowed_models is None else codec.dump_json(list(allowed_models))
         expires = None if expires_at is None else self._ts(expires_at)
+        now = self._ts(codec.utc_now())
         async with self._config_change() as change:
             if await change.tx.fetchrow("SELECT id FROM api_keys WHERE key_hash = ?", key_hash):
                 raise Conflict("key_hash", "a client key with this hash already exists")
             row = await returning(
                 change.tx,
                 "INSERT INTO api_keys (name, key_hash, key_prefix, tenant, is_admin, rpm_limit, "
-                "tpm_limit, allowed_models, expires_at, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+                "tpm_limit, allowed_models, expires_at, created_at, budget_usd, budget_period, "
+                "enabled, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
                 name, key_hash, key_prefix, tenant, bool(is_admin), rpm_limit, tpm_limit,
-                models, expires, self._ts(codec.utc_now()),
+                models, expires, now, budget_usd, budget_period, bool(enabled), now,
             )
             change.dirty = True
         return codec.api_key_from_row(row)

@@ -1,4 +1,5 @@
-"""The audit trail's queries: batch insert, keyset paging with filters, pruning."""
+"""The audit trail's queries: batch insert (with its usage rollup), keyset paging with
+filters, pruning."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 
 from proxy.store import codec
 from proxy.store.base import AuditFilter, AuditRecord
-from proxy.store.sql_base import SqlBase
+from proxy.store.sql_spend import SpendQueries
 
 __all__ = ["AuditQueries"]
 
@@ -17,13 +18,14 @@ _INSERT_AUDIT = (
 )
 
 
-class AuditQueries(SqlBase):
+class AuditQueries(SpendQueries):
     async def insert_audit(self, records: Sequence[AuditRecord]) -> None:
         if not records:
             return
         rows = [codec.audit_values(r, self._ts) for r in records]
         async with self._transaction(write=True) as tx:
             await tx.executemany(_INSERT_AUDIT, rows)
+            await self._insert_rollup(tx, records)
 
     async def list_audit(
         self, *, limit: int, after_id: int | None, filters: AuditFilter

@@ -70,6 +70,7 @@ def _translate(exc: sqlite3.Error) -> StoreError:
 
 class SQLiteStore(SqlStore):
     backend = "sqlite"
+    _hour_sql = "CAST(strftime('%s', substr(created_at, 1, 19)) AS INTEGER) / 3600"
 
     def __init__(
         self,

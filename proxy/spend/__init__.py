@@ -1,0 +1,1 @@
+"""Spend control: prices, request cost, budgets (reserve, then settle), spend ledger."""

@@ -1,0 +1,244 @@
+"""Spend control for one gateway process: what the pipeline calls at admission and at the
+end of every request.
+
+* ``reserve`` (after the route is known, before the router): builds the request's budgets
+  (its client key's and its tenant's, for their current periods), reserves the
+  worst-case cost (``estimate``) against all of them or raises ``BudgetExceeded`` (429,
+  ``insufficient_quota`` / ``budget_exceeded``) before any upstream is called. Keys and
+  tenants without a budget return at once: no clock read, no lookup.
+* ``cost`` (when the answer is known): the request's cost in nano-dollars from the usage
+  the upstream reported and the serving hop's price (``None`` when nothing was counted).
+* ``settle`` (the finish step, on every exit): the reservation becomes the actual cost
+  (0 for a failed request; a client that left mid-stream pays the reported usage, or an
+  estimate of what it was sent), the cost is added to the key's and tenant's persisted
+  spend and to ``proxy_cost_usd_total``.
+
+With Redis the reservations live in the shared ledger (one script per call); when Redis
+fails, the in-process ledger takes over for a second at a time (fail open, as the rate
+limiter does) and shared budgets resume when Redis answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from supervisors.errors import BudgetExceeded
+
+from ..auth import ClientKey
+from ..metrics import Metrics
+from ..routing import Route
+from ..store.base import Store
+from .cost import Tokens, cost_nanos, format_usd, tokens_of
+from .estimate import worst_case
+from .ledger import Budget, MemoryLedger, Refusal, SpendKey
+from .periods import period_end, period_label, period_labels
+from .prices import Price, PriceTable
+from .recorder import SpendRecorder
+from .redis_ledger import RedisLedger
+
+__all__ = ["Reservation", "Spend"]
+
+log = logging.getLogger("proxy.spend")
+
+_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+_KEEP_AFTER_PERIOD = timedelta(days=2)
+
+
+@dataclass(slots=True)
+class Reservation:
+    budgets: tuple[Budget, ...]
+    amount: int
+    rid: str | None  # set when the shared (Redis) ledger holds it
+
+
+class Spend:
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        *,
+        redis: Redis | None = None,
+        flush_interval: float = 1.0,
+        hold: int = 900,
+        redis_timeout: float = 0.25,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.prices = PriceTable()
+        self.recorder = SpendRecorder(store, interval=flush_interval)
+        self.memory = MemoryLedger(self.recorder.load)
+        self.redis = (RedisLedger(redis, self.recorder.load, hold=hold, timeout=redis_timeout)
+                      if redis is not None else None)
+        self._metrics = metrics
+        self._now = now
+        self._redis_down_until = 0.0
+        self._redis_failing = False
+        self._unpriced: set[tuple[str, str]] = set()
+        self.recorder.on_tick = self._forget_old
+
+    # -- admission -----------------------------------------------------------------------
+
+    def budgets(self, client: ClientKey) -> tuple[Budget, ...]:
+        if client.budget_nanos is None and client.tenant_budget_nanos is None:
+            return ()
+        now = self._now()
+        out: list[Budget] = []
+        if client.budget_nanos is not None and client.id is not None:
+            out.append(_budget("key", str(client.id), client.budget_nanos,
+                               client.budget_period, now))
+        if client.tenant_budget_nanos is not None and client.tenant:
+            out.append(_budget("tenant", client.tenant, client.tenant_budget_nanos,
+                               client.tenant_budget_period, now))
+        return tuple(out)
+
+    async def reserve(self, client: ClientKey, route: Route, body: Mapping[str, Any],
+                      body_size: int, has_output: bool = True) -> Reservation | None:
+        """Reserve the worst case, or raise ``BudgetExceeded``; None when unbudgeted."""
+        budgets = self.budgets(client)
+        if not budgets:
+            return None
+        amount = worst_case(self.prices, route, body, body_size, has_output)
+        rid: str | None = None
+        refusal: Refusal | None
+        if self.redis is not None and time.monotonic() >= self._redis_down_until:
+            rid = self.redis.new_id()
+            try:
+                refusal = await self.redis.reserve(budgets, amount, rid)
+            except _REDIS_FAILURES as exc:
+                self._redis_failed(exc)
+                rid = None
+                refusal = await self.memory.reserve(budgets, amount)
+            else:
+                self._redis_ok()
+        else:
+            refusal = await self.memory.reserve(budgets, amount)
+        if refusal is not None:
+            self._metrics.budget_refused.inc({"scope": refusal.budget.scope})
+            raise _exceeded(refusal, amount)
+        return Reservation(budgets, amount, rid)
+
+    # -- the end of a request ------------------------------------------------------------
+
+    def price(self, route: Route | None, provider: str, model: str) -> Price | None:
+        if route is not None:
+            for hop in route.hops:
+                if hop.provider == provider and hop.model == model:
+                    return self.prices.price(hop.provider_type, hop.model, hop.pricing)
+            for hop in route.hops:  # same provider, the upstream named another model
+                if hop.provider == provider:
+                    return self.prices.price(hop.provider_type, model, None)
+        return self.prices.builtin("", model)
+
+    def cost(self, route: Route | None, provider: str | None, model: str | None,
+             usage: Mapping[str, Any] | None) -> int | None:
+        """Nano-dollars from the reported usage; None when there is no usage."""
+        tokens = tokens_of(usage)
+        if tokens is None or not provider:
+            return None
+        return self._priced(route, provider, model or "", tokens)
+
+    def estimate(self, route: Route | None, provider: str | None, model: str | None,
+                 body_size: int, sent_chunks: int) -> int:
+        """What a stream without usage cost so far: ~4 bytes of request per input token,
+        one token per content chunk relayed."""
+        if not provider:
+            return 0
+        return self._priced(route, provider, model or "",
+                            Tokens(input=body_size // 4, output=sent_chunks))
+
+    def _priced(self, route: Route | None, provider: str, model: str, tokens: Tokens) -> int:
+        price = self.price(route, provider, model)
+        if price is None:
+            self._report_unpriced(provider, model)
+        return cost_nanos(price, tokens)
+
+    def settle(self, client: ClientKey, reservation: Reservation | None, cost: int,
+               provider: str | None, model: str | None) -> None:
+        """Turn the reservation into ``cost`` (nano-dollars) and record the spend."""
+        if cost > 0:
+            now = self._now()
+            keys: list[SpendKey] = []
+            if client.id is not None:
+                keys.extend(("key", str(client.id), label) for label in period_labels(now))
+            if client.tenant:
+                keys.extend(("tenant", client.tenant, label) for label in period_labels(now))
+            self.recorder.add(keys, cost)
+            if provider:
+                self._metrics.count_cost(provider, model or "", cost)
+        if reservation is None:
+            return
+        if reservation.rid is not None and self.redis is not None:
+            self.redis.settle(reservation.budgets, reservation.rid, cost)
+            for budget in reservation.budgets:  # keep a warm fallback in step
+                self.memory.add_spend(budget.key, cost)
+        else:
+            self.memory.settle(reservation.budgets, reservation.amount, cost)
+
+    # -- reads and lifecycle ---------------------------------------------------------------
+
+    async def spend_of(self, scope: str, idents: list[str], period: Mapping[str, str]
+                       ) -> dict[str, int]:
+        """Current-period spend (nano-dollars) per ident; ``period`` maps ident → period."""
+        now = self._now()
+        keys = [(scope, ident, period_label(period.get(ident, "month"), now))
+                for ident in idents]
+        found = await self.recorder.load_many(keys)
+        return {key[1]: found.get(key, 0) for key in keys}
+
+    async def run(self) -> None:
+        await self.recorder.run()
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.drain()
+        await self.recorder.flush()
+
+    def _forget_old(self) -> None:
+        current = set(period_labels(self._now()))
+        self.memory.forget(lambda key: key[2] in current)
+
+    def _report_unpriced(self, provider: str, model: str) -> None:
+        if (provider, model) in self._unpriced or len(self._unpriced) > 1000:
+            return
+        self._unpriced.add((provider, model))
+        log.info("model unpriced: its requests cost 0 (set the mapping's config.pricing)",
+                 extra={"provider": provider, "upstream_model": model})
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        self._redis_down_until = time.monotonic() + 1.0
+        if not self._redis_failing:
+            self._redis_failing = True
+            log.warning("budgets: Redis unavailable (%s); using in-process budgets",
+                        type(exc).__name__)
+
+    def _redis_ok(self) -> None:
+        if self._redis_failing:
+            self._redis_failing = False
+            log.warning("budgets: Redis is back; shared budgets resumed")
+
+
+def _budget(scope: str, ident: str, limit: int, period: str, now: datetime) -> Budget:
+    end = period_end(period, now)
+    expires = int((end + _KEEP_AFTER_PERIOD).timestamp()) if end is not None else 0
+    return Budget(scope, ident, limit, period_label(period, now), expires)
+
+
+def _exceeded(refusal: Refusal, amount: int) -> BudgetExceeded:
+    b = refusal.budget
+    period = "period" if b.label == "total" else ("day" if b.label.startswith("d:") else "month")
+    what = "API key" if b.scope == "key" else "tenant"
+    left = format_usd(max(0, refusal.remaining))
+    return BudgetExceeded(
+        f"This request could cost up to ${format_usd(amount)}, more than the ${left} left "
+        f"in this {what}'s budget for the current {period}.",
+    )
+
+
