@@ -1,8 +1,8 @@
 """Building the aiohttp application and its lifecycle.
 
 Long-lived resources open in ``cleanup_ctx`` order and close in reverse, even when one
-of them fails: store → upstream HTTP session → rate limiter → supervisors and config
-sync → audit writer. Shutdown (``serve``) stops listening first, lets in-flight requests
+of them fails: store → upstream HTTP session → rate limiter → budgets and the spend
+writer → supervisors and config sync → audit writer. Shutdown (``serve``) stops listening first, lets in-flight requests
 and streams finish for ``SHUTDOWN_TIMEOUT`` seconds, then unwinds these contexts.
 """
 
@@ -31,6 +31,7 @@ from .appkeys import (
     RESPONSES,
     ROUTER,
     SETTINGS,
+    SPEND,
     TRACING,
 )
 from .audit import AuditLog, AuditRetention
@@ -49,6 +50,7 @@ from .ratelimit import FailoverRateLimiter, build_rate_limiter
 from .ratelimit.redis_backend import connect_redis
 from .responses.state import ResponseState
 from .router import Router
+from .spend.service import Spend
 from .state import Gateway
 from .store import apply_migrations, open_store
 from .store.base import Store
@@ -85,8 +87,8 @@ def build_app(settings: Settings) -> web.Application:
     mount_console(app)
     openapi.setup_routes(app)  # last: it documents the routes added before it
     app.cleanup_ctx.extend(
-        [_tracing_ctx, _store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _cache_ctx,
-         _gateway_ctx, _audit_ctx, _background_ctx]
+        [_tracing_ctx, _store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _spend_ctx,
+         _cache_ctx, _gateway_ctx, _audit_ctx, _background_ctx]
     )
     return app
 
@@ -172,6 +174,33 @@ async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await limiter.aclose()
+
+
+async def _spend_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Budgets (shared through Redis when configured) and the spend writer."""
+    settings = app[SETTINGS]
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    spend = Spend(app[_STORE], app[METRICS], redis=redis)
+    app[SPEND] = spend
+    if spend.redis is not None:
+        try:
+            async with asyncio.timeout(2.0):
+                await spend.redis.warm_up()
+        except Exception as exc:  # not an outage yet: the first reservation retries
+            log.warning("budgets: Redis not reachable at start-up (%s)", type(exc).__name__)
+    tasks = [asyncio.create_task(spend.run(), name="spend-writer"),
+             asyncio.create_task(asyncio.to_thread(spend.prices.warm), name="prices-load")]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await spend.close()
+        finally:
+            if redis is not None:
+                await redis.aclose(close_connection_pool=True)
 
 
 async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from .metrics import Metrics
 from .payloads import PayloadStore
 from .responses.state import ResponseState
 from .router import Router
+from .spend.service import Spend
 from .state import Gateway
 from .tracing import Tracing
 
@@ -29,6 +30,7 @@ AUDIT = web.AppKey("audit", AuditLog)
 PAYLOADS = web.AppKey("payloads", PayloadStore)
 RESPONSES = web.AppKey("responses", ResponseState)
 CACHE = web.AppKey("cache", ResponseCache)
+SPEND = web.AppKey("spend", Spend)
 #: per request: its id, when it started (perf_counter), and the captured response bytes
 REQUEST_ID = web.RequestKey("request_id", str)
 STARTED = web.RequestKey("started", float)

@@ -9,7 +9,9 @@ no key or a wrong one → 401, a valid non-admin key → 403, on every admin rou
 | ``GET/POST /admin/keys``, ``GET/DELETE /admin/keys/{id}``, ``POST /admin/keys/{id}/rotate`` | ``admin_keys`` |
 | ``GET/POST /admin/mappings``, ``GET/PATCH/DELETE /admin/mappings/{id}`` | ``admin_mappings`` |
 | ``GET /admin/routes`` (aliases → groups of members, with live load) | ``admin_routes`` |
-| ``GET/POST /admin/api-keys``, ``GET/DELETE /admin/api-keys/{id}`` | ``admin_api_keys`` |
+| ``GET/POST /admin/api-keys``, ``GET/PATCH/DELETE /admin/api-keys/{id}`` | ``admin_api_keys`` |
+| ``GET/POST /admin/tenants``, ``GET/PATCH/DELETE /admin/tenants/{id}`` | ``admin_tenants`` |
+| ``GET /admin/usage``, ``GET /admin/prices`` | ``admin_usage`` |
 | ``GET /admin/health``, ``GET /admin/audit``, ``POST /admin/encryption/rotate`` | ``admin_ops`` |
 
 Conventions (all routes):
@@ -46,6 +48,8 @@ from . import (
     admin_ops,
     admin_providers,
     admin_routes,
+    admin_tenants,
+    admin_usage,
 )
 
 __all__ = ["setup_routes"]
@@ -57,4 +61,6 @@ def setup_routes(app: web.Application) -> None:
     admin_mappings.setup_routes(app)
     admin_routes.setup_routes(app)
     admin_api_keys.setup_routes(app)
+    admin_tenants.setup_routes(app)
+    admin_usage.setup_routes(app)
     admin_ops.setup_routes(app)

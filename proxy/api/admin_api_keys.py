@@ -7,7 +7,11 @@ a 12-character ``key_prefix`` for display. Later responses show ``key_prefix`` o
 Fields: ``name`` (required), ``tenant`` (string or null), ``is_admin`` (bool), ``rpm_limit``
 and ``tpm_limit`` (integers ≥ 0, or null for the global default), ``allowed_models`` (list
 of aliases, or null for all), ``expires_at`` (ISO-8601, in the future, or null; a time
-without a zone is UTC). Deleting a key revokes it at once on this replica.
+without a zone is UTC), ``budget_usd`` (a number ≥ 0, or null for no budget),
+``budget_period`` (``day`` | ``month`` | ``total``, default ``month``; calendar UTC) and
+``enabled`` (false: the key gets 401 until enabled again). ``PATCH`` changes the fields it
+names. Reads add ``spend_usd``: what the key spent in its current budget period. Deleting
+a key revokes it at once on this replica.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..appkeys import GATEWAY, SETTINGS
+from ..appkeys import GATEWAY, SETTINGS, SPEND
 from ..auth import ClientKey
 from ..crypto import client_key_prefix, generate_client_key, hash_client_key
+from ..spend.cost import nanos_to_usd
+from ..spend.periods import PERIODS
 from ..store.base import ApiKeyRow
 from .admin_common import (
     admin_route,
@@ -28,8 +34,20 @@ from .admin_common import (
     iso,
     json_response,
     log_change,
+    not_found,
+    path_id,
 )
-from .admin_fields import Validator, boolean, integer, parse_body, string_list, text, timestamp
+from .admin_fields import (
+    Validator,
+    boolean,
+    choice,
+    integer,
+    number,
+    parse_body,
+    string_list,
+    text,
+    timestamp,
+)
 from .openapi import BOOL, DELETED, INT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
@@ -43,13 +61,18 @@ _SCHEMA: dict[str, Validator] = {
     "tpm_limit": integer(0, nullable=True),
     "allowed_models": string_list(),
     "expires_at": timestamp(future=True),
+    "budget_usd": number(0, 1e9, nullable=True),
+    "budget_period": choice(*PERIODS),
+    "enabled": boolean(),
 }
 API_KEY = obj(("id", "name", "key_prefix", "is_admin"),
               id=INT, object=STR, name=STR, key_prefix=STR, tenant={"type": ["string", "null"]},
               is_admin=BOOL, rpm_limit={"type": ["integer", "null"]},
               tpm_limit={"type": ["integer", "null"]},
               allowed_models={"type": ["array", "null"], "items": STR},
-              expires_at=TIME, created_at=TIME)
+              expires_at=TIME, budget_usd={"type": ["number", "null"]},
+              budget_period={"enum": list(PERIODS)}, enabled=BOOL, spend_usd={"type": "number"},
+              created_at=TIME, updated_at=TIME)
 _DEFAULTS: dict[str, Any] = {
     "tenant": None,
     "is_admin": False,
@@ -57,10 +80,13 @@ _DEFAULTS: dict[str, Any] = {
     "tpm_limit": None,
     "allowed_models": None,
     "expires_at": None,
+    "budget_usd": None,
+    "budget_period": "month",
+    "enabled": True,
 }
 
 
-def api_key_json(row: ApiKeyRow) -> dict[str, Any]:
+def api_key_json(row: ApiKeyRow, spend_nanos: int = 0) -> dict[str, Any]:
     return {
         "id": row.id,
         "object": "api_key",
@@ -72,14 +98,25 @@ def api_key_json(row: ApiKeyRow) -> dict[str, Any]:
         "tpm_limit": row.tpm_limit,
         "allowed_models": row.allowed_models,
         "expires_at": iso(row.expires_at),
+        "budget_usd": row.budget_usd,
+        "budget_period": row.budget_period,
+        "enabled": row.enabled,
+        "spend_usd": nanos_to_usd(spend_nanos),
         "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
     }
+
+
+async def _with_spend(request: web.Request, rows: list[ApiKeyRow]) -> list[dict[str, Any]]:
+    spent = await request.app[SPEND].spend_of(
+        "key", [str(r.id) for r in rows], {str(r.id): r.budget_period for r in rows})
+    return [api_key_json(r, spent.get(str(r.id), 0)) for r in rows]
 
 
 @admin_route
 async def list_api_keys(request: web.Request, client: ClientKey) -> web.Response:
     rows = await request.app[GATEWAY].store.list_api_keys()
-    return json_response({"object": "list", "data": [api_key_json(r) for r in rows]})
+    return json_response({"object": "list", "data": await _with_spend(request, rows)})
 
 
 @admin_route
@@ -103,7 +140,19 @@ async def create_api_key(request: web.Request, client: ClientKey) -> web.Respons
 @admin_route
 async def get_api_key(request: web.Request, client: ClientKey) -> web.Response:
     row = await fetch_row(request, "api key", request.app[GATEWAY].store.get_api_key)
-    return json_response(api_key_json(row))
+    return json_response((await _with_spend(request, [row]))[0])
+
+
+@admin_route
+async def update_api_key(request: web.Request, client: ClientKey) -> web.Response:
+    key_id = path_id(request, "api key")
+    fields = parse_body(await read_json(request), _SCHEMA)
+    row = await request.app[GATEWAY].store.update_api_key(key_id, **fields)
+    if row is None:
+        raise not_found("api key", key_id)
+    await apply_change(request)
+    log_change(client, "client key updated", api_key_id=row.id, fields=sorted(fields))
+    return json_response((await _with_spend(request, [row]))[0])
 
 
 @admin_route
@@ -121,5 +170,8 @@ def setup_routes(app: web.Application) -> None:
           response={**API_KEY, "required": [*API_KEY["required"], "key"]}, status=201)
     route(app, "GET", "/admin/api-keys/{id}", get_api_key, "Get a client key",
           response=API_KEY)
+    route(app, "PATCH", "/admin/api-keys/{id}", update_api_key,
+          "Change a client key's name, tenant, limits, budget, models, expiry or enabling",
+          body=body_schema(_SCHEMA), response=API_KEY)
     route(app, "DELETE", "/admin/api-keys/{id}", delete_api_key, "Revoke a client key",
           response=DELETED)

@@ -30,6 +30,7 @@ __all__ = [
     "Field",
     "Validator",
     "boolean",
+    "choice",
     "described",
     "integer",
     "json_object",
@@ -179,6 +180,17 @@ def number(minimum: float = 0.0, maximum: float | None = None, *,
     if maximum is not None:
         schema["maximum"] = maximum
     return Field(check, _nullable(schema, nullable))
+
+
+def choice(*values: str) -> Validator:
+    """One of ``values``."""
+
+    def check(name: str, value: Any) -> Any:
+        if value not in values:
+            raise InvalidRequest(f"'{name}' must be one of: {', '.join(values)}", param=name)
+        return value
+
+    return Field(check, {"enum": list(values)})
 
 
 def boolean() -> Validator:

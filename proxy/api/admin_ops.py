@@ -149,6 +149,7 @@ def audit_json(record: AuditRecord) -> dict[str, Any]:
         "response_body": record.response_body,
         "payload_key": record.payload_key,
         "session_id": record.session_id,
+        "cost_usd": record.cost_usd,
     }
 
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from supervisors.errors import ProxyError, StreamBroken
@@ -33,6 +34,7 @@ from ..appkeys import (
     REQUEST_ID,
     ROUTER,
     SETTINGS,
+    SPEND,
     STARTED,
     TRACING,
 )
@@ -41,6 +43,8 @@ from ..cache import Source
 from ..logs import log_request
 from ..router import Trace
 from ..routing import Route
+from ..spend.cost import format_usd, nanos_to_usd
+from ..spend.service import Reservation
 from ..store.base import AuditRecord
 from .ingress import Ingress, Prepared
 from .slow_clients import WATCHED_BODY, WriteWatch, send_whole
@@ -55,7 +59,8 @@ _CLIENT_GONE = (ConnectionResetError, BrokenPipeError)
 class _Outcome:
     """What the audit record and the access log say about a request, filled as it goes."""
 
-    __slots__ = ("alias", "client", "error", "prepared", "status", "stream")
+    __slots__ = ("alias", "client", "cost", "error", "prepared", "reservation", "route",
+                 "sent", "size", "status", "stream")
 
     def __init__(self) -> None:
         self.client: ClientKey | None = None
@@ -65,6 +70,13 @@ class _Outcome:
         self.status = 500
         self.error: str | None = None
         self.stream = False
+        self.route: Route | None = None
+        #: the budget reservation made at admission (None: no budget applies)
+        self.reservation: Reservation | None = None
+        #: the cost in nano-dollars once known; request body bytes; chunk objects relayed
+        self.cost: int | None = None
+        self.size = 0
+        self.sent = 0
 
 
 def _with(headers: dict[str, str], more: dict[str, str]) -> dict[str, str]:
@@ -106,7 +118,8 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
             await prepared.load(client)
         if prepared.headers:
             limit_headers = {**limit_headers, **prepared.headers}
-        route = gateway.routes.resolve(prepared.model, client.allowed_models, prepared.fallbacks)
+        out.route = route = gateway.routes.resolve(prepared.model, client.allowed_models,
+                                                   prepared.fallbacks)
         local = ingress.local(prepared, route)
         if local is not None:
             out.status = 200
@@ -117,6 +130,10 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
             prepared.body, prepared.stream, route, trace)
         source = app[ROUTER] if step is None else step.source(app[ROUTER])
         try:
+            if trace.cache != "hit":  # a cache hit costs nothing against budgets
+                out.size = _size(request, prepared)
+                out.reservation = await app[SPEND].reserve(
+                    client, route, prepared.max_output_tokens, out.size, prepared.body.get("n"))
             if prepared.stream:
                 return await _stream(request, ingress, prepared, route, trace, limit_headers,
                                      out, source)
@@ -158,7 +175,10 @@ async def _whole(
     if CAPTURE in request:
         request[CAPTURE].append(payload)
     out.status = 200
+    usage = trace.usage if trace.cache != "hit" else None  # a cache hit costs nothing
+    out.cost = cost = app[SPEND].cost(route, trace.provider, trace.model, usage) or 0
     headers = _trace_headers(request_id, trace, _with(limit_headers, prepared.headers))
+    headers["x-proxy-cost-usd"] = format_usd(cost)
     if len(payload) > WATCHED_BODY:  # could block on a client that does not read
         return await send_whole(request, payload, headers, app[SETTINGS].slow_client_timeout)
     return web.Response(body=payload, content_type="application/json", headers=headers)
@@ -194,9 +214,11 @@ async def _stream(
             write = _capturing(write, request[CAPTURE])
         assert trace.op is not None
         await write(encoder.batch(first, trace.op))
+        out.sent = len(first)
         try:
             async for batch in relay:
                 await write(encoder.batch(batch, trace.op))
+                out.sent += len(batch)
             await write(encoder.done(trace))
         except ProxyError as err:
             out.error = err.message
@@ -233,12 +255,13 @@ def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
     if trace.resumes:
         app[METRICS].stream_resumes.add(
             {"provider": trace.provider or "none", "outcome": "resumed"}, trace.resumes)
-    if usage and client is not None and client.tpm_limit:
+    if usage and client is not None and (client.tpm_limit or client.tenant_tpm_limit):
         app[LIMITS].charge(client, usage, app[BACKGROUND])
     for provider, model, extra in trace.extra_usage:  # a hedge's loser that reported usage
         app[METRICS].count_tokens(provider, model, extra)
-        if client is not None and client.tpm_limit:
+        if client is not None and (client.tpm_limit or client.tenant_tpm_limit):
             app[LIMITS].charge(client, extra, app[BACKGROUND])
+    cost = _settle(app, client, trace, out)
     latency = time.perf_counter() - started
     status, error = out.status, out.error
     if trace.tracing is not None:
@@ -276,8 +299,48 @@ def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
             request_body=_captured_request(request),
             response_body=_captured_response(request),
             session_id=_session_id(request),
+            cost_usd=nanos_to_usd(cost) if trace.provider else None,
         )
     )
+
+
+def _settle(app: web.Application, client: ClientKey | None, trace: Trace,
+            out: _Outcome) -> int:
+    """The request's cost (nano-dollars), settled against its budgets: from the reported
+    usage when it was answered; nothing when it failed; for a client that left
+    mid-stream, the reported usage or an estimate of what it was sent."""
+    spend = app[SPEND]
+    cost = out.cost
+    if cost is None:
+        cost = 0
+        if out.status < 400 or (out.status == 499 and out.sent):
+            usage = trace.usage if trace.cache != "hit" else None
+            reported = spend.cost(out.route, trace.provider, trace.model, usage)
+            if reported is not None:
+                cost = reported
+            elif out.status == 499:
+                cost = spend.estimate(out.route, trace.provider, trace.model, out.size,
+                                      out.sent)
+    metrics = app[METRICS]
+    if cost and trace.provider:
+        metrics.count_cost(trace.provider, trace.model or "", cost)
+    for provider, model, extra in trace.extra_usage:  # a hedge's loser: billed upstream too
+        more = spend.cost(out.route, provider, model, extra) or 0
+        if more:
+            metrics.count_cost(provider, model, more)
+            cost += more
+    if client is not None:
+        spend.settle(client, out.reservation, cost)
+    return cost
+
+
+def _size(request: web.Request, prepared: Prepared) -> int:
+    """The request's size in bytes (bounds its input tokens): the body as sent, or as
+    prepared when the ingress added to it (a stored conversation it continues)."""
+    size = len(request._read_bytes or b"")
+    if prepared.load is not None:
+        size = max(size, len(orjson.dumps(prepared.body, default=str)))
+    return size
 
 
 def _session_id(request: web.Request) -> str | None:

@@ -5,9 +5,9 @@
   the few tokens of per-message overhead, so the body's bytes bound the input tokens. It
   costs nothing to compute and over-reserves only until the request settles.
 * Output: ``max_completion_tokens`` / ``max_tokens`` / ``max_output_tokens`` from the
-  request, else the hop's mapping ``config.max_tokens``, else the model's context window
-  from the price table, else ``DEFAULT_OUTPUT_BOUND``; times ``n`` choices. Embeddings
-  have no output.
+  request (each ingress reads its own into ``Prepared.max_output_tokens``), else the hop's mapping ``config.max_tokens``, else the model's context window
+  from the price table, else ``DEFAULT_OUTPUT_BOUND``; times ``n`` choices (embedding
+  models have no output price, so their bound costs nothing).
 * Price: the highest of the chain (each hop's own price and output bound), at the
   highest tier rates.
 """
@@ -33,13 +33,9 @@ def _positive(value: Any) -> int | None:
     return None
 
 
-def output_bound(body: Mapping[str, Any], defaults: Mapping[str, Any],
-                 context_window: int | None) -> int:
-    bound = None
-    for name in _OUTPUT_FIELDS:
-        bound = _positive(body.get(name))
-        if bound is not None:
-            break
+def output_bound(max_output: int | None, defaults: Mapping[str, Any],
+                 context_window: int | None, choices: int = 1) -> int:
+    bound = _positive(max_output)
     if bound is None:
         for name in _OUTPUT_FIELDS:
             bound = _positive(defaults.get(name))
@@ -47,18 +43,20 @@ def output_bound(body: Mapping[str, Any], defaults: Mapping[str, Any],
                 break
     if bound is None:
         bound = context_window or DEFAULT_OUTPUT_BOUND
-    choices = _positive(body.get("n")) or 1
-    return bound * min(choices, 128)
+    return bound * min(max(choices, 1), 128)
 
 
-def worst_case(prices: PriceTable, route: Route, body: Mapping[str, Any], body_size: int,
-               has_output: bool = True) -> int:
-    """Nano-dollars to reserve: the most any hop of ``route`` could cost."""
+def worst_case(prices: PriceTable, route: Route, max_output: int | None, body_size: int,
+               choices: Any = 1) -> int:
+    """Nano-dollars to reserve: the most any hop of ``route`` could cost.
+    ``max_output`` is the request's own output cap (the ingress reads it), ``choices``
+    its ``n``."""
+    n = _positive(choices) or 1
     worst = 0
     for hop in route.hops:
         price = prices.price(hop.provider_type, hop.model, hop.pricing)
         if price is None:
             continue
-        out = output_bound(body, hop.defaults, price.context_window) if has_output else 0
+        out = output_bound(max_output, hop.defaults, price.context_window, n)
         worst = max(worst, worst_case_nanos(price, body_size, out))
     return worst

@@ -108,12 +108,12 @@ class RedisLedger:
                         extra={"count": failed, "error": f"{type(exc).__name__}: {exc}"[:200]})
         self.settle_failures += failed
 
-    async def drain(self, timeout: float = 5.0) -> None:
+    async def drain(self, grace: float = 5.0) -> None:
         """Wait for queued settlements (shutdown)."""
         if self._queued:
             self._send()
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+            await asyncio.wait(list(self._tasks), timeout=grace)
 
     async def warm_up(self) -> None:
         await self._client.ping()

@@ -11,7 +11,7 @@ end of every request.
 * ``settle`` (the finish step, on every exit): the reservation becomes the actual cost
   (0 for a failed request; a client that left mid-stream pays the reported usage, or an
   estimate of what it was sent), the cost is added to the key's and tenant's persisted
-  spend and to ``proxy_cost_usd_total``.
+  spend (the pipeline counts ``proxy_cost_usd_total``).
 
 With Redis the reservations live in the shared ledger (one script per call); when Redis
 fails, the in-process ledger takes over for a second at a time (fail open, as the rate
@@ -20,7 +20,6 @@ limiter does) and shared budgets resume when Redis answers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -99,13 +98,13 @@ class Spend:
                                client.tenant_budget_period, now))
         return tuple(out)
 
-    async def reserve(self, client: ClientKey, route: Route, body: Mapping[str, Any],
-                      body_size: int, has_output: bool = True) -> Reservation | None:
+    async def reserve(self, client: ClientKey, route: Route, max_output: int | None,
+                      body_size: int, choices: Any = 1) -> Reservation | None:
         """Reserve the worst case, or raise ``BudgetExceeded``; None when unbudgeted."""
         budgets = self.budgets(client)
         if not budgets:
             return None
-        amount = worst_case(self.prices, route, body, body_size, has_output)
+        amount = worst_case(self.prices, route, max_output, body_size, choices)
         rid: str | None = None
         refusal: Refusal | None
         if self.redis is not None and time.monotonic() >= self._redis_down_until:
@@ -160,8 +159,7 @@ class Spend:
             self._report_unpriced(provider, model)
         return cost_nanos(price, tokens)
 
-    def settle(self, client: ClientKey, reservation: Reservation | None, cost: int,
-               provider: str | None, model: str | None) -> None:
+    def settle(self, client: ClientKey, reservation: Reservation | None, cost: int) -> None:
         """Turn the reservation into ``cost`` (nano-dollars) and record the spend."""
         if cost > 0:
             now = self._now()
@@ -171,8 +169,6 @@ class Spend:
             if client.tenant:
                 keys.extend(("tenant", client.tenant, label) for label in period_labels(now))
             self.recorder.add(keys, cost)
-            if provider:
-                self._metrics.count_cost(provider, model or "", cost)
         if reservation is None:
             return
         if reservation.rid is not None and self.redis is not None:
