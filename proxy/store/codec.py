@@ -42,6 +42,7 @@ __all__ = [
     "load_json",
     "mapping_from_row",
     "provider_from_row",
+    "storable",
     "tenant_from_row",
     "ts_text",
     "utc",
@@ -282,6 +283,11 @@ def _unstorable(text: str) -> bool:
     except UnicodeEncodeError:  # lone surrogates (undecodable header bytes)
         return True
     return False
+
+
+def storable(value: Any) -> Any:
+    """``value`` as both databases can store it (text: see ``_storable``)."""
+    return _storable(value)
 
 
 def _storable(value: Any) -> Any:

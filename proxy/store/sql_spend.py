@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from proxy.store.base import AuditRecord, UsageRow
+from proxy.store.codec import storable
 from proxy.store.sql_base import SqlBase, Tx
 
 __all__ = ["GROUPS", "SpendQueries", "rollup_rows"]
@@ -48,8 +49,9 @@ def rollup_rows(records: Sequence[AuditRecord]) -> list[tuple[Any, ...]]:
     """The batch summed per (UTC hour, key, tenant, alias, provider, model)."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for r in records:
-        dims = (int(r.created_at.timestamp()) // 3600, r.api_key_id or 0, r.tenant or "",
-                r.alias or "", r.provider or "", r.upstream_model or "")
+        dims = (int(r.created_at.timestamp()) // 3600, r.api_key_id or 0,
+                storable(r.tenant or ""), storable(r.alias or ""), storable(r.provider or ""),
+                storable(r.upstream_model or ""))
         sums = groups.get(dims)
         if sums is None:
             sums = groups[dims] = [0, 0, 0, 0]
