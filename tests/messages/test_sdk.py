@@ -95,12 +95,13 @@ def test_streamed_equals_whole(client: anthropic.Anthropic, fakes: dict[str, Fak
         assert whole.stop_reason == "end_turn"
 
 
-@pytest.mark.parametrize("alias", [a for a in ALIASES if a != "mock"])
+@pytest.mark.parametrize("alias", ALIASES)
 @pytest.mark.parametrize("stream", [False, True])
 def test_two_turn_tool_conversation(client: anthropic.Anthropic,
                                     fakes: dict[str, FakeUpstream], alias: str,
                                     stream: bool) -> None:
-    first_turn: list[Any] = [{"role": "user", "content": "call tool for the weather"}]
+    first_turn: list[Any] = [{"role": "user", "content": 'call tool with {"city": "Paris", '
+                                                         '"unit": "c"}'}]
     first = _ask(client, stream, model=alias, max_tokens=100, tools=[WEATHER],
                  messages=first_turn)
     _same(first, _ask(client, not stream, model=alias, max_tokens=100, tools=[WEATHER],
@@ -119,7 +120,9 @@ def test_two_turn_tool_conversation(client: anthropic.Anthropic,
     _same(second, _ask(client, not stream, model=alias, max_tokens=100, tools=[WEATHER],
                        messages=second_turn))
     assert second.stop_reason == "end_turn"
-    assert _text(second) == "word0 word1 word2 word3"
+    expected = "This is a mock response to: tokens:4" if alias == "mock" else \
+        "word0 word1 word2 word3"
+    assert _text(second) == expected
 
 
 def test_tool_result_history_on_the_mock(client: anthropic.Anthropic) -> None:
@@ -138,10 +141,11 @@ def test_tool_result_history_on_the_mock(client: anthropic.Anthropic) -> None:
 
 
 @pytest.mark.parametrize("alias", ALIASES)
+@pytest.mark.parametrize("case", list(CASES))
 async def test_async_client_streams_and_not(aclient: anthropic.AsyncAnthropic,
-                                            fakes: dict[str, FakeUpstream], alias: str) -> None:
-    kw: dict[str, Any] = {"model": alias, "max_tokens": 100, "system": "Be brief.",
-                          "messages": [{"role": "user", "content": PROMPT}]}
+                                            fakes: dict[str, FakeUpstream], alias: str,
+                                            case: str) -> None:
+    kw: dict[str, Any] = {"model": alias, "max_tokens": 100, **CASES[case]}
     whole = await aclient.messages.create(**kw)
     async with aclient.messages.stream(**kw) as s:
         texts = [t async for t in s.text_stream]
