@@ -86,7 +86,7 @@ def cache_key(scope: str, endpoint: str, alias: str, body: dict[str, Any]) -> st
 
 def _ttl(raw: str) -> int:
     value = raw.strip()
-    if not value.isdigit() or int(value) > MAX_TTL:
+    if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) > MAX_TTL:
         raise InvalidRequest(f"{TTL_HEADER} must be a whole number of seconds from 0 to "
                              f"{MAX_TTL}", param=TTL_HEADER)
     return int(value)

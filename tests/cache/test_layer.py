@@ -173,8 +173,9 @@ async def test_off_without_ttl_and_header_turns_it_on_or_off() -> None:
     assert trace.cache == "hit"
     trace, _ = await _ask(cache, router, {"x-proxy-cache-ttl": "0"})
     assert trace.cache is None
-    with pytest.raises(InvalidRequest):
-        await _ask(cache, router, {"x-proxy-cache-ttl": "soon"})
+    for bad in ("soon", "-1", "1.5", "²", "9" * 5000, "31536001"):
+        with pytest.raises(InvalidRequest):
+            await _ask(cache, router, {"x-proxy-cache-ttl": bad})
 
 
 async def test_no_cache_skips_lookup_and_no_store_skips_storing() -> None:
