@@ -29,13 +29,19 @@ from .output import ResponseShell, finish_status, function_item, message_item, u
 __all__ = ["ResponseEvents"]
 
 
+_DELTA_HEAD = b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+
+
 class _Text:
-    __slots__ = ("id", "index", "parts")
+    __slots__ = ("delta_tail", "id", "index", "parts")
 
     def __init__(self, index: int) -> None:
         self.id = new_id("msg")
         self.index = index
         self.parts: list[str] = []
+        #: the fixed end of every delta event of this item (the hot path: one per chunk)
+        self.delta_tail = (f',"item_id":"{self.id}","output_index":{index},'
+                           '"content_index":0,"logprobs":[],"delta":').encode()
 
 
 class _Call:
@@ -120,9 +126,9 @@ class ResponseEvents:
                 "part": {"type": "output_text", "text": "", "annotations": [],
                          "logprobs": []}})
         item.parts.append(text)
-        self._emit("response.output_text.delta", {
-            "item_id": item.id, "output_index": item.index, "content_index": 0,
-            "delta": text, "logprobs": []})
+        self._out.append(b"%s\"sequence_number\":%d%s%s}\n\n" % (
+            _DELTA_HEAD, self._seq, item.delta_tail, orjson.dumps(text)))
+        self._seq += 1
 
     def _on_call(self, fragment: dict[str, Any]) -> None:
         index = fragment.get("index", 0)
