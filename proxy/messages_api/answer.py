@@ -93,21 +93,28 @@ def to_message(
     message = message if isinstance(message, dict) else {}
     content: list[dict[str, Any]] = []
     text = message.get("content")
+    refusal = message.get("refusal")
+    if not text and isinstance(refusal, str) and refusal:
+        text = refusal  # OpenAI's refusal is the answer's text; the stop reason says why
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
-    for call in message.get("tool_calls") or ():
+    calls = message.get("tool_calls")
+    for position, call in enumerate(calls if isinstance(calls, list) else ()):
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             continue
         content.append({
             "type": "tool_use",
-            "id": str(call.get("id") or ""),
+            # an upstream that names no id: the same one its stream gets (events.py)
+            "id": str(call.get("id") or f"toolu_{position}"),
             "name": str(function.get("name") or ""),
             "input": parse_arguments(function.get("arguments")),
         })
     stop_reason, stop_sequence = stop_of(choice, stop_sequences)
     if stop_reason == "end_turn" and any(b["type"] == "tool_use" for b in content):
         stop_reason = "tool_use"
+    elif stop_reason == "end_turn" and not message.get("content") and refusal:
+        stop_reason = "refusal"
     return {
         "id": message_id(obj.get("id")),
         "type": "message",

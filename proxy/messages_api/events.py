@@ -58,6 +58,7 @@ class MessagesStream:
         "_next",
         "_open",
         "_open_text",
+        "_refused",
         "_remap",
         "_started",
         "_stop",
@@ -82,6 +83,8 @@ class MessagesStream:
         self._tools: dict[int, int] = {}
         self._stop: str | None = None
         self._stop_sequence: str | None = None
+        #: the translated answer is an OpenAI refusal
+        self._refused = False
         self._usage: dict[str, Any] | None = None
         #: message_delta (with the stop reason) and message_stop already written
         self._ended = 0
@@ -198,7 +201,9 @@ class MessagesStream:
         if not isinstance(choice, dict):
             return
         delta = _obj(choice.get("delta"))
-        text = delta.get("content")
+        text = delta.get("content") or delta.get("refusal")
+        if delta.get("refusal"):
+            self._refused = True
         if text:
             if not (self._open is not None and self._open_text):
                 self._block(out, {"type": "text", "text": ""}, text=True)
@@ -213,6 +218,8 @@ class MessagesStream:
             self._stop, self._stop_sequence = stop_of(choice, self._stop_sequences)
             if self._stop == "end_turn" and self._tools:
                 self._stop = "tool_use"
+            elif self._stop == "end_turn" and self._refused:
+                self._stop = "refusal"
 
     def _tool_call(self, call: dict[str, Any], out: list[bytes]) -> None:
         position = call.get("index", 0)

@@ -188,6 +188,10 @@ ANSWERS: list[tuple[str, dict[str, Any], list[str] | None, dict[str, Any]]] = [
       "stop_reason": "tool_use"}),
     ("content filter", _chat_answer({"role": "assistant", "content": ""}, "content_filter"),
      None, {"content": [], "stop_reason": "refusal"}),
+    ("an OpenAI refusal", _chat_answer({"role": "assistant", "content": None,
+                                        "refusal": "I can't help with that."}, "stop"), None,
+     {"content": [{"type": "text", "text": "I can't help with that."}],
+      "stop_reason": "refusal"}),
 ]
 
 
@@ -267,6 +271,16 @@ def test_chat_stream_with_text_and_several_tool_calls() -> None:
         "tool_calls", {"prompt_tokens": 7, "completion_tokens": 9}), "alias", None)
     assert message.model_dump(exclude_none=True) == Message.model_validate(
         whole).model_dump(exclude_none=True)
+
+
+def test_a_streamed_refusal_reads_like_the_whole_one() -> None:
+    stream = MessagesStream("alias", None)
+    data = stream.batch([_chunk({"role": "assistant", "content": None, "refusal": ""}),
+                         _chunk({"refusal": "I can't "}), _chunk({"refusal": "help."}),
+                         _chunk({}, "stop")], "chat") + stream.done(Trace())
+    _, message = _assemble(data)
+    assert message.content[0].text == "I can't help."
+    assert message.stop_reason == "refusal"
 
 
 def test_native_events_relayed_from_their_bytes() -> None:
