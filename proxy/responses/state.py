@@ -117,6 +117,9 @@ class ResponseState:
                                   extra={"responses": len(batch)})
                         return
                     await asyncio.sleep(0.2 * (attempt + 1))
+                except Exception:  # a record that cannot be written must not stop the writer
+                    log.exception("storing responses failed", extra={"responses": len(batch)})
+                    return
         finally:
             for record in batch:
                 self._pending.pop(record.id, None)

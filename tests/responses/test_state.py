@@ -129,3 +129,23 @@ async def test_delete_waits_for_a_queued_insert_and_is_scoped(store: Store) -> N
     finally:
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
+
+
+async def test_a_record_that_cannot_be_written_does_not_stop_the_writer(store: Store) -> None:
+    state = ResponseState(store, ttl_days=1)
+    writer = asyncio.create_task(state.run())
+    try:
+        bad, good = new_response_id(), new_response_id()
+        state.keep({"id": bad, "output": [], "x": {1, 2}}, "key:1", None, _input("x"))  # a set
+        await asyncio.sleep(0.1)
+        state.keep(_response(good, "fine"), "key:1", None, _input("y"))
+        for _ in range(200):
+            if await store.get_response(good, "key:1", _now()) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert await store.get_response(good, "key:1", _now()) is not None
+        assert await store.get_response(bad, "key:1", _now()) is None
+        assert not writer.done()
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
