@@ -26,6 +26,7 @@ from ..errors import (
 from ..messages import Chunk, Op, Result
 from ..spec import ProviderSpec
 from .base import UpstreamRequest, parse_retry_after
+from .openai_answers import check_answer, check_chunk
 from .sse import SSEParser
 
 __all__ = ["OpenAIAdapter", "OpenAIStreamDecoder", "parse_openai_error"]
@@ -69,6 +70,7 @@ class OpenAIAdapter:
             raise UpstreamError("upstream returned invalid JSON") from exc
         if not isinstance(obj, dict):
             raise UpstreamError("upstream returned a non-object JSON body")
+        check_answer(op, obj)
         return Result(obj, body)
 
     def parse_error(
@@ -79,7 +81,7 @@ class OpenAIAdapter:
     def stream_decoder(self, op: Op, request: dict[str, Any]) -> OpenAIStreamDecoder:
         options = request.get("stream_options")
         wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        return OpenAIStreamDecoder(wants_usage)
+        return OpenAIStreamDecoder(wants_usage, op)
 
 
 def parse_openai_error(
@@ -112,11 +114,12 @@ def parse_openai_error(
 
 
 class OpenAIStreamDecoder:
-    __slots__ = ("_parser", "_wants_usage", "done", "malformed", "usage")
+    __slots__ = ("_op", "_parser", "_wants_usage", "done", "malformed", "usage")
 
-    def __init__(self, wants_usage: bool) -> None:
+    def __init__(self, wants_usage: bool, op: Op = "chat") -> None:
         self._parser = SSEParser()
         self._wants_usage = wants_usage
+        self._op = op
         self.done = False
         self.usage: dict[str, Any] | None = None
         self.malformed = 0
@@ -146,6 +149,7 @@ class OpenAIStreamDecoder:
                 error = obj["error"]
                 message = error.get("message") if isinstance(error, dict) else str(error)
                 raise StreamBroken(f"upstream stream error: {message}")
+            check_chunk(obj, self._op)
             usage = obj.get("usage")
             if usage:
                 self.usage = usage
