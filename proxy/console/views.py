@@ -135,7 +135,19 @@ async def usage(request: web.Request) -> web.Response:
         rows.sort(key=lambda r: float(r["cost_usd"]), reverse=True)
         tops.append((title, key, rows[:10]))
     return await render(request, "usage.html", "Usage", "/ui/usage", days=days, span=span,
-                        chart=_chart(days), tops=tops)
+                        chart=_chart(_every_day(days, end, span)), tops=tops)
+
+
+def _every_day(days: list[dict[str, Any]], end: datetime, span: int) -> list[dict[str, Any]]:
+    """One entry per calendar day of the window (zero where there was no traffic), so
+    the chart's axis is time."""
+    known = {str(d["day"])[:10]: d for d in days}
+    out = []
+    for offset in range(span, -1, -1):
+        day = (end - timedelta(days=offset)).date().isoformat()
+        out.append(known.get(day) or {"day": day, "requests": 0, "input_tokens": 0,
+                                      "output_tokens": 0, "cost_usd": 0})
+    return out
 
 
 @page

@@ -132,6 +132,14 @@ def test_an_operators_first_day_in_the_console(
                                 messages=[{"role": "user", "content": "again"}])
     assert upstream.requests[-1].key == ROTATED_KEY
 
+    # disable the client key: refused from then on
+    page.goto(ui + "/keys")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Disable browser-team").click()  # type: ignore[attr-defined]
+    page.get_by_text("Key disabled.").wait_for()  # type: ignore[attr-defined]
+    with pytest.raises(openai.AuthenticationError):
+        sdk.chat.completions.create(model="console-model",
+                                    messages=[{"role": "user", "content": "refused"}])
+
     # the remaining pages render, then sign out
     for path, name in (("/", "07-overview"), ("/usage", "08-usage"), ("/audit", "09-audit")):
         page.goto(ui + path)  # type: ignore[attr-defined]
