@@ -293,17 +293,28 @@ class Bench:
 
     async def messages(self, name: str) -> dict[str, Any]:
         """CPU per request of ``/v1/messages`` translated (→ openai) and native (→ anthropic),
-        streamed and not, beside ``/v1/chat/completions`` under the same load."""
+        streamed and not, beside ``/v1/chat/completions`` under the same load. Each case
+        runs in two halves, in the order A B C … C B A, so a drift in the machine's load
+        falls on every case alike."""
         p, t = self.plan, self.targets[name]
         out: dict[str, Any] = {"concurrency": p.messages_concurrency}
-        for case, path, prefix in MESSAGES_CASES:
-            for stream in (False, True):
+        for stream in (False, True):
+            expect = p.stream_chunks if stream else None
+            raws: dict[str, bytes] = {}
+            for case, path, prefix in MESSAGES_CASES:
                 model = prefix + (p.stream_model if stream else p.unary_model)
                 body = (_messages_body if path == "/v1/messages" else _body)(model, stream)
-                raw = build_request(t.host, t.port, path, body, t.token)
-                expect = p.stream_chunks if stream else None
-                s, cpu = await self.measure(name, lambda r=raw, e=expect: closed_loop(  # type: ignore[misc]
-                    t, r, e, concurrency=p.messages_concurrency, duration=p.messages_seconds))
+                raws[case] = build_request(t.host, t.port, path, body, t.token)
+            measured: dict[str, tuple[Samples, CpuUse]] = {}
+            for order in (list(raws), list(raws)[::-1]):
+                for case in order:
+                    s, cpu = await self.measure(name, lambda r=raws[case], e=expect: closed_loop(  # type: ignore[misc]
+                        t, r, e, concurrency=p.messages_concurrency,
+                        duration=p.messages_seconds / 2))
+                    if case in measured:
+                        s, cpu = measured[case][0].merge(s), measured[case][1] + cpu
+                    measured[case] = (s, cpu)
+            for case, (s, cpu) in measured.items():
                 row = self.summary(s, cpu)
                 if stream:
                     row["chunks"] = s.chunks
