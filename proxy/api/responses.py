@@ -79,8 +79,8 @@ async def input_items(request: web.Request) -> web.Response:
     if order not in ("asc", "desc"):
         raise InvalidRequest("'order' must be 'asc' or 'desc'.", param="order",
                              code="invalid_value")
-    found = await request.app[RESPONSES].get(_response_id(request), scope_of(client))
-    items = found.input_items if order == "asc" else list(reversed(found.input_items))
+    given = await request.app[RESPONSES].input_items(_response_id(request), scope_of(client))
+    items = given if order == "asc" else given[::-1]
     after = query.get("after")
     if after is not None:
         ids = [i.get("id") for i in items]

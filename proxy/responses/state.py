@@ -215,6 +215,16 @@ class ResponseState:
                          if i.get("type") in ("message", "function_call"))
         return items
 
+    async def input_items(self, response_id: str, scope: str) -> list[dict[str, Any]]:
+        """What the response was given, oldest first, as OpenAI lists it: the conversation
+        it continued (earlier inputs and outputs) and then its own input items."""
+        found = await self.get(response_id, scope)
+        earlier: list[dict[str, Any]] = []
+        if found.previous_response_id is not None:
+            with contextlib.suppress(NotFound):  # the earlier ones expired or were deleted
+                earlier = await self.conversation(found.previous_response_id, scope)
+        return [*earlier, *found.input_items]
+
     async def delete(self, response_id: str, scope: str) -> None:
         if self._visible(self._pending.get(response_id), scope) is not None:
             await self._settled(response_id)

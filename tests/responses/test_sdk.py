@@ -191,9 +191,16 @@ def test_retrieve_input_items_and_delete(client: openai.OpenAI) -> None:
     everything = [i.id for i in client.responses.input_items.list(created.id, order="asc",
                                                                      limit=1)]
     assert len(everything) == 3  # the SDK pages with `after` until has_more is false
+    follow_up = client.responses.create(model="r-mock", input="four",
+                                        previous_response_id=created.id)
+    listed = client.responses.input_items.list(follow_up.id, order="asc")
+    assert [i.type for i in listed.data] == ["message"] * 5
+    assert [i.role for i in listed.data] == ["user", "user", "user", "assistant", "user"]
+    assert listed.data[3].content[0].text == created.output_text
     client.responses.delete(created.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(created.id)
+    assert len(client.responses.input_items.list(follow_up.id).data) == 1  # its own input
     with pytest.raises(openai.NotFoundError):
         client.responses.delete(created.id)
 
