@@ -246,6 +246,72 @@ def _version() -> str:
         return "unknown"
 
 
+async def _apply(settings: Settings, args: argparse.Namespace) -> int:
+    from .crypto import KeyRing
+    from .declarative.source import FileError, load
+    from .declarative.sync import plan
+    from .store import apply_migrations, open_store
+
+    try:
+        desired = load(args.file)
+    except FileError as exc:
+        raise ConfigError(str(exc)) from None
+    await asyncio.to_thread(apply_migrations, settings.database_url)
+    store = await open_store(settings.database_url)
+    assert settings.encryption_key is not None and settings.secret_key is not None
+    try:
+        changes, new_keys = await plan(store, desired, KeyRing.parse(settings.encryption_key),
+                                       settings.secret_key, prune=args.prune)
+        todo = [c for c in changes if c.action is not None]
+        for change in changes:
+            print(change.line)
+        if not todo:
+            print("no changes")
+            return 0
+        if args.dry_run:
+            print(f"{len(todo)} change(s); dry run, nothing applied")
+            return 0
+        for change in todo:
+            assert change.action is not None
+            await change.action()
+        print(f"applied {len(todo)} change(s)")
+        for name, plaintext in new_keys:
+            print(f"new client key {name} (shown once): {plaintext}")
+    except FileError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        await store.aclose()
+    return 0
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    return _run(_apply(ensure_secrets(_settings(args)), args))
+
+
+async def _export(settings: Settings) -> int:
+    import yaml
+
+    from .crypto import KeyRing
+    from .declarative.sync import export
+    from .store import apply_migrations, open_store
+
+    await asyncio.to_thread(apply_migrations, settings.database_url)
+    store = await open_store(settings.database_url)
+    assert settings.encryption_key is not None
+    try:
+        doc = await export(store, KeyRing.parse(settings.encryption_key))
+    finally:
+        await store.aclose()
+    print("# openai-proxy export: provider keys and secret headers are not included;\n"
+          "# a key listed by name keeps its stored secret when applied.")
+    print(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), end="")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    return _run(_export(ensure_secrets(_settings(args), announce=False)))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openai-proxy", description=_DESCRIPTION,
@@ -279,6 +345,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate configuration and connectivity").set_defaults(
         func=cmd_check
     )
+    apply = sub.add_parser(
+        "apply", help="make providers, models and client keys match a YAML file",
+        description="Make providers, model chains and client-key policies match FILE, by "
+                    "name; print the diff first. Objects the file does not name are kept "
+                    "unless --prune. New client keys are printed once.")
+    apply.add_argument("-f", "--file", required=True, metavar="FILE",
+                       help="the YAML file ('-' reads standard input)")
+    apply.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
+    apply.add_argument("--prune", action="store_true",
+                       help="also delete providers, models and client keys not in the file")
+    apply.set_defaults(func=cmd_apply)
+    sub.add_parser(
+        "export", help="print the current configuration as YAML (no secrets)"
+    ).set_defaults(func=cmd_export)
     return parser
 
 

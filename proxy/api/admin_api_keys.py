@@ -16,6 +16,7 @@ a key revokes it at once on this replica.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -51,7 +52,7 @@ from .admin_fields import (
 from .openapi import BOOL, DELETED, INT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
-__all__ = ["setup_routes"]
+__all__ = ["API_KEY_DEFAULTS", "API_KEY_POLICY", "api_key_json", "check_api_key", "setup_routes"]
 
 _SCHEMA: dict[str, Validator] = {
     "name": text(200),
@@ -73,6 +74,9 @@ API_KEY = obj(("id", "name", "key_prefix", "is_admin"),
               expires_at=TIME, budget_usd={"type": ["number", "null"]},
               budget_period={"enum": list(PERIODS)}, enabled=BOOL, spend_usd={"type": "number"},
               created_at=TIME, updated_at=TIME)
+#: the fields of a client key's policy (what ``openai-proxy apply`` manages by name)
+API_KEY_POLICY: tuple[str, ...] = tuple(_SCHEMA)
+API_KEY_DEFAULTS: dict[str, Any]
 _DEFAULTS: dict[str, Any] = {
     "tenant": None,
     "is_admin": False,
@@ -84,6 +88,13 @@ _DEFAULTS: dict[str, Any] = {
     "budget_period": "month",
     "enabled": True,
 }
+API_KEY_DEFAULTS = _DEFAULTS
+
+
+def check_api_key(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A new client key's policy as ``POST /admin/api-keys`` accepts it (else a 400 naming
+    the field); ``openai-proxy apply`` checks with it too."""
+    return parse_body(body, _SCHEMA, required=("name",), defaults=_DEFAULTS)
 
 
 def api_key_json(row: ApiKeyRow, spend_nanos: int = 0) -> dict[str, Any]:
@@ -121,8 +132,7 @@ async def list_api_keys(request: web.Request, client: ClientKey) -> web.Response
 
 @admin_route
 async def create_api_key(request: web.Request, client: ClientKey) -> web.Response:
-    fields = parse_body(await read_json(request), _SCHEMA, required=("name",),
-                        defaults=_DEFAULTS)
+    fields = check_api_key(await read_json(request))
     secret_key = request.app[SETTINGS].secret_key
     assert secret_key is not None  # ensured before the app is built
     plaintext = generate_client_key()

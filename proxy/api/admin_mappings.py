@@ -13,6 +13,7 @@ Mappings of one alias may share an ``order_index``: they form a routing group, s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -36,7 +37,7 @@ from .config_fields import check_mapping_config, mapping_config_schema
 from .openapi import BOOL, DELETED, INT, OBJECT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
-__all__ = ["setup_routes"]
+__all__ = ["check_mapping", "mapping_json", "setup_routes"]
 
 
 _SCHEMA: dict[str, Validator] = {
@@ -52,6 +53,15 @@ MAPPING = obj(("id", "alias_name", "provider_id", "provider_model_name", "order_
               id=INT, object=STR, alias_name=STR, provider_id=INT, provider_model_name=STR,
               order_index=INT, is_default=BOOL, config=OBJECT, created_at=TIME,
               updated_at=TIME)
+
+
+def check_mapping(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A new mapping's fields as ``POST /admin/mappings`` accepts them (else a 400 naming
+    the field); ``openai-proxy apply`` checks with it too."""
+    fields = parse_body(body, _SCHEMA, required=_REQUIRED,
+                        defaults={"is_default": False, "config": {}})
+    check_mapping_config(fields["config"])
+    return fields
 
 
 def mapping_json(row: MappingRow) -> dict[str, Any]:
@@ -77,11 +87,7 @@ async def list_mappings(request: web.Request, client: ClientKey) -> web.Response
 
 @admin_route
 async def create_mapping(request: web.Request, client: ClientKey) -> web.Response:
-    fields = parse_body(
-        await read_json(request), _SCHEMA,
-        required=_REQUIRED, defaults={"is_default": False, "config": {}},
-    )
-    check_mapping_config(fields["config"])
+    fields = check_mapping(await read_json(request))
     store = request.app[GATEWAY].store
     if "order_index" not in fields:
         used = [m.order_index for m in await store.list_mappings()

@@ -18,6 +18,7 @@ the response counts them: ``{"id", "deleted": true, "deleted_keys", "deleted_map
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -47,7 +48,7 @@ from .config_fields import provider_config_schema, reject_unknown_provider_keys
 from .openapi import BOOL, DELETED, INT, OBJECT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
-__all__ = ["provider_json", "setup_routes"]
+__all__ = ["check_provider", "provider_json", "setup_routes", "store_headers"]
 
 #: seconds a model listing may take before the admin call answers 504
 _DISCOVERY_TIMEOUT = 10.0
@@ -156,6 +157,22 @@ def _check_base_url(provider_type: str, base_url: str) -> str:
         ) from None
 
 
+def check_provider(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A new provider's fields as ``POST /admin/providers`` accepts them, checked and
+    normalised (else a 400 naming the field); ``openai-proxy apply`` checks with it too."""
+    fields = parse_body(body, _SCHEMA, required=_REQUIRED,
+                        defaults={"base_url": "", "config": {}, "enabled": True})
+    fields["base_url"] = _check_base_url(fields["provider_type"], fields["base_url"])
+    _check_config(fields["config"])
+    return fields
+
+
+def store_headers(fields: dict[str, Any], keyring: KeyRing,
+                  stored: dict[str, str] | None = None) -> None:
+    """``config.headers`` moved into the encrypted column (as the admin API stores them)."""
+    _store_headers(fields, keyring, stored)
+
+
 @admin_route
 async def list_providers(request: web.Request, client: ClientKey) -> web.Response:
     gateway = request.app[GATEWAY]
@@ -166,12 +183,7 @@ async def list_providers(request: web.Request, client: ClientKey) -> web.Respons
 
 @admin_route
 async def create_provider(request: web.Request, client: ClientKey) -> web.Response:
-    fields = parse_body(
-        await read_json(request), _SCHEMA, required=_REQUIRED,
-        defaults={"base_url": "", "config": {}, "enabled": True},
-    )
-    fields["base_url"] = _check_base_url(fields["provider_type"], fields["base_url"])
-    _check_config(fields["config"])
+    fields = check_provider(await read_json(request))
     gateway = request.app[GATEWAY]
     _store_headers(fields, gateway.keyring)
     row = await gateway.store.create_provider(**fields)

@@ -113,7 +113,8 @@ def test_version_and_help_are_clean(tmp_path: Path) -> None:
     top = run(tmp_path, "--help")
     assert top.returncode == 0
     assert "``" not in top.stdout and ":class:" not in top.stdout
-    for command in ("serve", "migrate", "create-api-key", "rotate-encryption", "check"):
+    for command in ("serve", "migrate", "create-api-key", "rotate-encryption", "check",
+                    "apply", "export"):
         assert command in top.stdout
     serve = run(tmp_path, "serve", "--help")
     assert serve.returncode == 0

@@ -1,0 +1,1 @@
+"""Declarative configuration: ``openai-proxy apply -f gateway.yaml`` and ``export``."""
