@@ -95,7 +95,7 @@ class ResponseEvents:
             if isinstance(usage, dict):
                 self._usage = usage
             choices = obj.get("choices")
-            if not choices or not isinstance(choices[0], dict):
+            if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
                 continue
             choice = choices[0]
             delta = choice.get("delta")

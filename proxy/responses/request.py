@@ -122,7 +122,7 @@ def _tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], list[
     return chat, ignored, echo
 
 
-def _tool_choice(value: Any, names: set[str], ignored: list[str]) -> Any:
+def _tool_choice(value: Any, names: set[str]) -> Any:
     """The chat ``tool_choice`` for a Responses ``tool_choice``."""
     if value is None or value in _TOOL_CHOICE_MODES:
         return value
@@ -223,7 +223,7 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     fallbacks = _typed(body, "fallbacks", (list,), "a list of model names")
     tools, ignored, echo_tools = _tools(body)
     names = {t["function"]["name"] for t in tools}
-    tool_choice = _tool_choice(body.get("tool_choice"), names, ignored)
+    tool_choice = _tool_choice(body.get("tool_choice"), names)
     response_format, echo_text = _text_format(body)
     metadata = _metadata(body)
 
