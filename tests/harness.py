@@ -73,6 +73,18 @@ class AdminClient:
                 return dict(entry)
         raise AssertionError(f"provider {name} not in /admin/health")
 
+    def audit_record(self, request_id: str, within: float = 10.0) -> dict[str, Any]:
+        """The one audit record of a request (the writer batches: wait for it)."""
+        deadline = time.monotonic() + within
+        while True:
+            data = self._ok(self.http.get("/admin/audit", params={"request_id": request_id}))
+            if data["data"]:
+                assert len(data["data"]) == 1, data
+                return dict(data["data"][0])
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no audit record for {request_id}")
+            time.sleep(0.1)
+
 
 class ProxyProcess:
     def __init__(self, tmp: Path, env: Mapping[str, str] | None = None,

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -37,17 +36,6 @@ def _chat(proc: ProxyProcess, key: str, model: str) -> httpx.Response:
     return httpx.post(proc.url + "/v1/chat/completions", timeout=20,
                       headers={"Authorization": f"Bearer {key}"},
                       json={"model": model, "messages": HELLO})
-
-
-def _audit(proc: ProxyProcess, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        data = proc.admin.http.get("/admin/audit", params={"request_id": request_id}
-                                   ).json()["data"]
-        if data:
-            return dict(data[0])
-        time.sleep(0.1)
-    raise AssertionError(f"no audit record for {request_id}")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +60,7 @@ def test_upstream_errors_echoing_secrets_are_scrubbed_everywhere(
             reply = _chat(proc, client, "leaky-model")
             assert reply.status_code == 503, reply.text
             assert "Incorrect API key provided" in reply.text  # the reason does get through
-            record = _audit(proc, reply.headers["x-request-id"])
+            record = proc.admin.audit_record(reply.headers["x-request-id"])
             health = admin.http.get("/admin/health").text
             providers = admin.http.get("/admin/providers").text
             proc.stop()
@@ -146,7 +134,7 @@ def test_undecryptable_keys_misconfigure_the_provider_and_the_chain_fails_over(
         assert "1 of 1 provider keys cannot be decrypted" in by_name["first"]["misconfigured"]
         assert "config.headers cannot be decrypted" in by_name["lost"]["misconfigured"]
         assert by_name["second"]["misconfigured"] is None
-        record = _audit(proc, refused.headers["x-request-id"])
+        record = proc.admin.audit_record(refused.headers["x-request-id"])
         assert record["status"] == 503 and "misconfigured" in record["error"]
     # the upstream never saw a call without a credential, nor one from "first" or "lost"
     assert set(upstream.stats()["hits_by_key"]) <= {GOOD_KEY}, upstream.stats()

@@ -49,18 +49,6 @@ def _post(gateway: ProxyProcess, key: str | None, body: Any, **headers: str
                       timeout=10)
 
 
-def _audit(gateway: ProxyProcess, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        data = gateway.admin.http.get("/admin/audit", params={"request_id": request_id}
-                                      ).json()["data"]
-        if data:
-            assert len(data) == 1
-            return dict(data[0])
-        time.sleep(0.1)
-    raise AssertionError(f"no audit record for {request_id}")
-
-
 def _access_line(gateway: ProxyProcess, request_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -104,7 +92,7 @@ def test_a_refused_request_leaves_an_audit_record_and_a_log_line(
     reply = _post(gateway, key, body)
     assert reply.status_code == status, reply.text
     request_id = reply.headers["x-request-id"]
-    record = _audit(gateway, request_id)
+    record = gateway.admin.audit_record(request_id)
     assert record["status"] == status and record["api_key_id"] == key_id
     assert record["error"], "the reason is recorded"
     assert record["endpoint"] == "/v1/chat/completions" and record["provider"] is None
@@ -119,7 +107,7 @@ def test_the_alias_asked_for_is_recorded_when_the_default_route_serves_it(
     reply = _post(gateway, key, {"model": "no-such-alias", "messages": HELLO},
                   **{"X-Claude-Code-Session-Id": "session-1234"})
     assert reply.status_code == 200, reply.text
-    record = _audit(gateway, reply.headers["x-request-id"])
+    record = gateway.admin.audit_record(reply.headers["x-request-id"])
     assert record["alias"] == "no-such-alias" and record["upstream_model"] == "mock-model"
     assert record["session_id"] == "session-1234"
     found = gateway.admin.http.get("/admin/audit", params={"session_id": "session-1234"}

@@ -12,19 +12,9 @@ from supervisors.provider import Escalation, ProviderSupervisor
 from supervisors.root import RootSupervisor
 from supervisors.spec import ProviderSpec
 from supervisors.transport import Transport
+from tests.supervisors.observer import CountingObserver
 
 pytestmark = pytest.mark.timeout(30)
-
-
-class _Observer:
-    def provider_result(self, provider: str, model: str, outcome: str) -> None:
-        pass
-
-    def worker_restarted(self, provider: str) -> None:
-        pass
-
-    def circuit_opened(self, provider: str, seconds: float) -> None:
-        pass
 
 
 async def test_backoff_starts_over_after_a_healthy_period(
@@ -51,7 +41,7 @@ async def test_backoff_starts_over_after_a_healthy_period(
     def transport_for(spec: ProviderSpec) -> Transport:
         return MockTransport(spec)
 
-    root = RootSupervisor(transport_for, _Observer(), escalation_backoff=0.1, max_escalation_backoff=3.0,
+    root = RootSupervisor(transport_for, CountingObserver(), escalation_backoff=0.1, max_escalation_backoff=3.0,
                           backoff_reset=0.5)
     root.apply([ProviderSpec(1, "p", "mock", "mock://")])
     try:

@@ -27,6 +27,7 @@ from supervisors.root import RootSupervisor
 from supervisors.spec import ProviderConfig, ProviderSpec
 from supervisors.transport import HttpTransport, Transport
 from tests.fakes import FakeUpstream
+from tests.supervisors.observer import CountingObserver
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,20 +60,6 @@ def _poison() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-class _Observer:
-    def __init__(self) -> None:
-        self.restarts = 0
-
-    def provider_result(self, provider: str, model: str, outcome: str) -> None:
-        pass
-
-    def worker_restarted(self, provider: str) -> None:
-        self.restarts += 1
-
-    def circuit_opened(self, provider: str, seconds: float) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeUpstream]]:
     with FakeUpstream("anthropic", keys={KEY}) as claude, FakeUpstream("ollama") as ollama:
@@ -89,7 +76,7 @@ async def root(fakes: dict[str, FakeUpstream]) -> AsyncIterator[RootSupervisor]:
         def transport_for(spec: ProviderSpec) -> Transport:
             return MockTransport(spec) if spec.type == "mock" else http
 
-        root = RootSupervisor(transport_for, _Observer())
+        root = RootSupervisor(transport_for, CountingObserver())
         config = ProviderConfig(max_concurrency=2, failure_threshold=3)
         root.apply([
             ProviderSpec(1, "anthropic", "anthropic", fakes["anthropic"].base_url, config,

@@ -18,6 +18,7 @@ from supervisors.errors import ClientTooSlow, QueuedTooLong, UpstreamTimeout
 from supervisors.messages import Call, Result, StreamEnd
 from supervisors.provider import ProviderSupervisor
 from supervisors.spec import ProviderConfig, ProviderSpec
+from tests.supervisors.observer import CountingObserver
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -72,18 +73,12 @@ class _Transport:
         return resp
 
 
-class _Observer:
-    def provider_result(self, provider: str, model: str, outcome: str) -> None: ...
-    def worker_restarted(self, provider: str) -> None: ...
-    def circuit_opened(self, provider: str, seconds: float) -> None: ...
-
-
 @asynccontextmanager
 async def _provider(transport: _Transport, **config: Any) -> AsyncIterator[ProviderSupervisor]:
     spec = ProviderSpec(1, "p", "openai", "http://upstream.invalid/v1",
                         ProviderConfig.from_dict({"failure_threshold": 1, **config}),
                         keys=((1, "k", "sk-test-key-00000001"),))
-    sup = ProviderSupervisor(spec, transport, _Observer())  # type: ignore[arg-type]
+    sup = ProviderSupervisor(spec, transport, CountingObserver())  # type: ignore[arg-type]
     task = asyncio.create_task(sup.run())
     await asyncio.sleep(0)
     try:

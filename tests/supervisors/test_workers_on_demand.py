@@ -17,24 +17,11 @@ from supervisors.mock import MockTransport
 from supervisors.provider import Escalation, ProviderSupervisor
 from supervisors.restart import RestartIntensity
 from supervisors.spec import ProviderConfig, ProviderSpec
+from tests.supervisors.observer import CountingObserver
 
 pytestmark = pytest.mark.timeout(30)
 
 USER = [{"role": "user", "content": "hello"}]
-
-
-class _Observer:
-    def __init__(self) -> None:
-        self.restarts = 0
-
-    def provider_result(self, provider: str, model: str, outcome: str) -> None:
-        pass
-
-    def worker_restarted(self, provider: str) -> None:
-        self.restarts += 1
-
-    def circuit_opened(self, provider: str, seconds: float) -> None:
-        pass
 
 
 def _spec(**config: Any) -> ProviderSpec:
@@ -45,7 +32,7 @@ def _spec(**config: Any) -> ProviderSpec:
 
 async def _started(spec: ProviderSpec, **kwargs: Any
                    ) -> tuple[ProviderSupervisor, asyncio.Task[None]]:
-    sup = ProviderSupervisor(spec, MockTransport(spec), _Observer(), **kwargs)
+    sup = ProviderSupervisor(spec, MockTransport(spec), CountingObserver(), **kwargs)
     task = asyncio.create_task(sup.run())
     await asyncio.sleep(0)
     return sup, task

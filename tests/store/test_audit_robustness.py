@@ -1,54 +1,20 @@
 """The audit writer on both databases: text PostgreSQL cannot store is escaped, a batch the
 database refuses is written record by record (one bad record loses only itself), the
 queue is bounded by bytes as well as by count, and the look-up filters of
-``/admin/audit`` (request id, alias, model, session, newest first) work on both."""
+``/admin/audit`` (request id, alias, model, session, newest first) work on both.
+(``store``: a migrated database of each backend, from this directory's conftest.)"""
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
 from proxy.audit import AuditLog, record_cost
 from proxy.metrics import Metrics
-from proxy.store import AuditFilter, AuditRecord, Store, apply_migrations, open_store
-from tests.services import require_postgres
+from proxy.store import AuditFilter, AuditRecord, Store
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    admin_dsn = require_postgres()
-    name = f"test_audit_{secrets.token_hex(6)}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(admin_dsn)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'audit.db'}"
-    else:
-        url = str(request.getfixturevalue("pg_url"))
-    await asyncio.to_thread(apply_migrations, url)
-    opened = await open_store(url)
-    try:
-        yield opened
-    finally:
-        await opened.aclose()
 
 
 def record(i: int, **fields: object) -> AuditRecord:
