@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .api.ingress import Ingress
 from .audit import AuditLog
+from .auth import ClientKey
 from .cache import ResponseCache
 from .config import Settings
 from .limits import Limits
@@ -37,5 +38,9 @@ STARTED = web.RequestKey("started", float)
 CAPTURE = web.RequestKey("capture", list[bytes])
 #: the front end serving this request: the middleware answers errors in its shape
 INGRESS = web.RequestKey("ingress", Ingress)
+#: the client key, once a handler outside the pipeline authenticated it (for the audit)
+CLIENT = web.RequestKey("client", ClientKey)
+#: set once the request's audit record is submitted (the pipeline's own ``_finish``)
+AUDITED = web.RequestKey("audited", bool)
 #: short-lived tasks started by handlers (token charging); awaited on shutdown
 BACKGROUND: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("background", set)

@@ -18,8 +18,9 @@ from aiohttp import web
 
 from supervisors.errors import InvalidRequest, NotFound, PayloadTooLarge, ProxyError
 
-from ..appkeys import INGRESS, METRICS, REQUEST_ID, STARTED
+from ..appkeys import AUDITED, INGRESS, METRICS, REQUEST_ID, STARTED
 from ..logs import request_id_var
+from .pipeline import finish_unserved
 
 __all__ = ["REQUEST_IDS", "RequestIds", "error_response", "gateway_middleware"]
 
@@ -98,26 +99,33 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     route = request.match_info.route.resource
     endpoint = route.canonical if route is not None else "unmatched"
     status = 500
+    error: str | None = None
     try:
         try:
             response = await handler(request)
         except ProxyError as err:
+            error = err.message
             response = _shape(request)(err, request_id)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            response = _shape(request)(_from_http_exception(exc), request_id)
+            translated = _from_http_exception(exc)
+            error = translated.message
+            response = _shape(request)(translated, request_id)
         except asyncio.CancelledError:
-            status = 499  # the client went away
+            status, error = 499, "client disconnected"
             raise
         except Exception:
             log.exception("unhandled error", extra={"path": request.path})
+            error = "internal server error"
             response = _shape(request)(ProxyError("Internal server error."), request_id)
         status = response.status
         if not response.prepared:
             response.headers["x-request-id"] = request_id
         return response
     finally:
+        if AUDITED not in request and request.path.startswith("/v1/"):
+            finish_unserved(request, endpoint, status, error, started)
         request_id_var.reset(token)
         if endpoint not in _UNMETERED:
             metrics.request_done(request.method, endpoint, status,

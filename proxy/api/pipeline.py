@@ -24,9 +24,11 @@ from supervisors.errors import ProxyError, StreamBroken
 
 from ..appkeys import (
     AUDIT,
+    AUDITED,
     BACKGROUND,
     CACHE,
     CAPTURE,
+    CLIENT,
     GATEWAY,
     INGRESS,
     LIMITS,
@@ -51,7 +53,7 @@ from .slow_clients import WATCHED_BODY, WriteWatch, send_whole
 from .sse import open_stream
 from .validate import read_json
 
-__all__ = ["serve"]
+__all__ = ["finish_unserved", "serve"]
 
 _CLIENT_GONE = (ConnectionResetError, BrokenPipeError)
 
@@ -245,9 +247,20 @@ def _capturing(
     return write
 
 
+def finish_unserved(request: web.Request, endpoint: str, status: int, error: str | None,
+                    started: float) -> None:
+    """The audit record and access-log line of a ``/v1`` request no ingress served (model
+    listings, unknown ``/v1`` URLs, wrong methods): every ``/v1`` request gets one."""
+    out = _Outcome()
+    out.client = request.get(CLIENT)
+    out.status, out.error = status, error
+    _finish(request, endpoint, Trace(), out, started)
+
+
 def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
             started: float) -> None:
     app = request.app
+    request[AUDITED] = True
     client = out.client
     usage = trace.usage if trace.cache != "hit" else None  # a cache hit costs nothing
     if usage and trace.provider:

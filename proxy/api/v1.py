@@ -14,7 +14,7 @@ from aiohttp import web
 
 from supervisors.errors import NotFound
 
-from ..appkeys import GATEWAY, INGRESS
+from ..appkeys import CLIENT, GATEWAY, INGRESS
 from ..auth import ClientKey
 from .messages_ingress import MessagesIngress, anthropic_model, list_models_anthropic
 from .openai_ingress import CHAT, COMPLETIONS, EMBEDDINGS
@@ -45,14 +45,15 @@ def _anthropic_client(request: web.Request) -> ClientKey:
     """An Anthropic client (Claude Code, the SDK): its key and its error shape."""
     ingress = MessagesIngress(None)
     request[INGRESS] = ingress
-    return ingress.authenticate(request.app[GATEWAY].clients, request)
+    request[CLIENT] = client = ingress.authenticate(request.app[GATEWAY].clients, request)
+    return client
 
 
 async def list_models(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     if "anthropic-version" in request.headers:
         return await list_models_anthropic(request, _anthropic_client(request))
-    client = gateway.clients.authenticate(request.headers.get("Authorization"))
+    request[CLIENT] = client = gateway.clients.authenticate(request.headers.get("Authorization"))
     data = [_model_object(n) for n in gateway.routes.model_ids(client.allowed_models)]
     return web.Response(body=orjson.dumps({"object": "list", "data": data}),
                         content_type="application/json")
@@ -63,6 +64,7 @@ async def get_model(request: web.Request) -> web.Response:
     anthropic = "anthropic-version" in request.headers
     client = (_anthropic_client(request) if anthropic
               else gateway.clients.authenticate(request.headers.get("Authorization")))
+    request[CLIENT] = client
     name = request.match_info["model"]
     if name not in gateway.routes.model_ids(client.allowed_models):
         raise NotFound(f"The model '{name}' does not exist", param="model",

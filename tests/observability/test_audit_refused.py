@@ -113,3 +113,26 @@ def test_the_alias_asked_for_is_recorded_when_the_default_route_serves_it(
     found = gateway.admin.http.get("/admin/audit", params={"session_id": "session-1234"}
                                    ).json()["data"]
     assert [r["request_id"] for r in found] == [reply.headers["x-request-id"]]
+
+
+@pytest.mark.parametrize(("method", "path", "with_key", "status"), [
+    ("GET", "/v1/models", True, 200),
+    ("GET", "/v1/models", False, 401),
+    ("GET", "/v1/models/no-such-model", True, 404),
+    ("GET", "/v1/no-such-endpoint", True, 404),
+    ("GET", "/v1/chat/completions", True, 405),
+])
+def test_requests_outside_the_pipeline_are_audited_too(
+    gateway: ProxyProcess, method: str, path: str, with_key: bool, status: int
+) -> None:
+    key = gateway.keys["open"]  # type: ignore[attr-defined]
+    headers = {"Authorization": f"Bearer {key['key']}"} if with_key else {}
+    reply = httpx.request(method, gateway.url + path, headers=headers, timeout=10)
+    assert reply.status_code == status, reply.text
+    record = gateway.admin.audit_record(reply.headers["x-request-id"])
+    assert record["status"] == status
+    if path.startswith("/v1/models") and with_key:
+        assert record["api_key_id"] == key["id"]
+    if status >= 400:
+        assert record["error"]
+    assert _access_line(gateway, reply.headers["x-request-id"])["status"] == status
