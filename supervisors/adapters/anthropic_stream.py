@@ -188,7 +188,7 @@ class AnthropicStreamDecoder:
                 self._text(str(delta.get("text") or ""), out)
             elif delta.get("type") == "input_json_delta" and obj.get("index") in self._tools:
                 partial = delta.get("partial_json")
-                if partial:
+                if partial and isinstance(partial, str):
                     call = {"index": self._tools[obj["index"]], "function": {"arguments": partial}}
                     self._emit(out, {"tool_calls": [call]})
         elif kind == "content_block_start":

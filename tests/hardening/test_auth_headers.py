@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from .conftest import Gateway
-from .ingresses import INGRESSES
+from .ingresses import INGRESSES, Ingress
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,3 +56,29 @@ def test_control_characters_in_a_credential_are_refused_by_the_http_parser(
                          json={})
         assert resp.status_code == 400
         assert resp.json()["error"]["code"] == "malformed_request"
+
+
+#: headers a front end reads (or forwards upstream), with hostile values
+HOSTILE_HEADERS: list[tuple[bytes, bytes]] = [
+    (name, value)
+    for name in (b"anthropic-version", b"anthropic-beta", b"x-request-id",
+                 b"x-proxy-cache-ttl", b"cache-control", b"x-claude-code-session-id",
+                 b"x-forwarded-for", b"traceparent", b"tracestate")
+    for value in ("é-ü".encode(), b"\xff\xfe", b"x" * 5000, b"1e999", b"-1", b"")
+]
+
+
+@pytest.mark.parametrize("ingress", INGRESSES, ids=lambda i: i.name)
+def test_hostile_header_values_are_never_a_5xx(gateway: Gateway, ingress: Ingress) -> None:
+    with httpx.Client(base_url=gateway.url, timeout=20) as http:
+        for alias in ("oa", "an"):
+            for name, value in HOSTILE_HEADERS:
+                headers = [(b"Authorization", f"Bearer {gateway.key}".encode()),
+                           *((k.encode(), v.encode()) for k, v in ingress.headers.items()
+                             if k.encode() != name),
+                           (name, value)]
+                resp = http.post(ingress.path, json=ingress.valid(alias), headers=headers)
+                assert resp.status_code < 500, (alias, name, value[:20], resp.text[:300])
+    for alias in ("oa", "an"):
+        health = gateway.health(alias)
+        assert (health["restarts"], health["crashes"]) == (0, 0), health
