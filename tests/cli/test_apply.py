@@ -44,6 +44,7 @@ client_keys:
     tenant: a
     rpm_limit: 600
     allowed_models: [smart]
+    budget_usd: 25
 """
 
 
@@ -109,7 +110,8 @@ def test_apply_is_a_diff_then_idempotent_and_export_round_trips(tmp_path: Path) 
             assert "~ client key team-a: rpm_limit 600 -> 700" in change.stdout
             assert cli(tmp_path, env, "apply", "-f", str(gateway)).returncode == 0
             keys = proc.admin.http.get("/admin/api-keys").json()["data"]
-            assert [k["rpm_limit"] for k in keys if k["name"] == "team-a"] == [700]
+            assert [(k["rpm_limit"], k["budget_usd"]) for k in keys
+                    if k["name"] == "team-a"] == [(700, 25)]
 
             # what is not in the file is kept and listed; --prune deletes it
             proc.admin.provider("manual", "mock")
