@@ -97,6 +97,12 @@ class Metrics:
             "proxy_event_loop_tasks", "Tasks alive on the event loop (a leak shows here)",
             registry=reg,
         )
+        self.dependency_up = Gauge(
+            "proxy_dependency_up",
+            "1 while an optional dependency (redis, payload_store) works, 0 while degraded "
+            "(requests are still served: limits fail open, audit bodies are skipped)",
+            registry=reg,
+        )
         self.ratelimit_fallback = Counter(
             "proxy_ratelimit_backend_fallbacks_total",
             "Times the shared rate-limit backend failed and the in-process one took over",

@@ -7,7 +7,8 @@ import asyncio
 import orjson
 from aiohttp import web
 
-from ..appkeys import GATEWAY, METRICS
+from ..appkeys import GATEWAY, LIMITS, METRICS, PAYLOADS
+from ..ratelimit import FailoverRateLimiter
 
 __all__ = ["setup_routes"]
 
@@ -44,6 +45,14 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    up = app[METRICS].dependency_up
+    limiter = app[LIMITS].limiter
+    if isinstance(limiter, FailoverRateLimiter):
+        up.set({"dependency": "redis"}, 0 if limiter.degraded else 1)
+    payloads = app.get(PAYLOADS)
+    if payloads is not None:
+        up.set({"dependency": "payload_store"}, 1 if payloads.status()["ok"] else 0)
     body, headers = request.app[METRICS].render(
         request.app[GATEWAY].root, request.headers.getall("Accept", [])
     )

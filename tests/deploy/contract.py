@@ -37,7 +37,7 @@ COUNTERS = frozenset(
 )
 GAUGES = frozenset({
     "proxy_circuit_state", "proxy_inbox_depth", "proxy_provider_keys_healthy",
-    "proxy_event_loop_tasks",
+    "proxy_event_loop_tasks", "proxy_dependency_up",
 })
 HISTOGRAMS = frozenset({"proxy_request_duration_seconds", "proxy_time_to_first_byte_seconds"})
 

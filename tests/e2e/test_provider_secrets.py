@@ -175,5 +175,6 @@ def test_redis_down_keeps_the_replica_ready_and_serving(tmp_path: Path) -> None:
             assert health["redis"]["status"] == "error" and health["status"] == "degraded"
             metrics = httpx.get(proc.url + "/metrics", timeout=5).text
             assert "proxy_ratelimit_backend_fallbacks_total 1" in metrics.replace(".0", "")
+            assert 'proxy_dependency_up{dependency="redis"} 0' in metrics.replace(".0", "")
     finally:
         redis_server.stop()
