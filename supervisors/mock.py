@@ -160,7 +160,7 @@ class MockTransport:
         if marker and marker in prompt:
             raise RuntimeError("mock provider crash drill")
         tokens = _answer_tokens(self._extra, prompt)
-        max_tokens = body.get("max_tokens")
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
         finish = "stop"
         tokens = _apply_stop(tokens, body.get("stop"))
         if isinstance(max_tokens, int) and 0 < max_tokens < len(tokens):

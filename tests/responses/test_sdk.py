@@ -295,3 +295,22 @@ def test_responses_are_audited_and_counted_like_every_request(gateway: Gateway,
     metrics = httpx.get(gateway.url + "/metrics", timeout=10).text
     assert 'endpoint="/v1/responses"' in metrics
     assert 'endpoint="/v1/responses/{response_id}"' in metrics
+
+
+@pytest.mark.parametrize("alias", list(ALIASES))
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_cut_by_max_output_tokens_is_incomplete(client: openai.OpenAI, alias: str,
+                                                          stream: bool) -> None:
+    kwargs: dict[str, Any] = {"model": alias, "input": "tokens:40", "max_output_tokens": 5}
+    if stream:
+        with client.responses.stream(**kwargs) as s:
+            events = list(s)
+        assert events[-1].type == "response.incomplete"
+        response = client.responses.retrieve(events[-1].response.id)
+    else:
+        response = client.responses.create(**kwargs)
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.max_output_tokens == 5
+    assert response.output[0].status == "incomplete"
