@@ -128,3 +128,46 @@ def test_probes_and_scrapes_are_not_api_requests(scrape: Scrape) -> None:
         endpoints = {s["endpoint"] for s in scrape[name]}
         assert "/v1/chat/completions" in endpoints
         assert not endpoints & {"/health", "/readyz", "/metrics"}, endpoints
+
+
+def _humanize(seconds: float) -> str:
+    """Prometheus' humanizeDuration for 1 min ≤ seconds < 1 h."""
+    return f"{int(seconds // 60)}m {int(seconds % 60)}s"
+
+
+@pytest.mark.parametrize("latency", [30.0, 90.0, 400.0])
+def test_high_latency_alert_fires_in_promtool_on_the_exported_buckets(
+    scrape: Scrape, tmp_path: Path, latency: float
+) -> None:
+    """Series built from the real scrape's bucket bounds: every chat request takes
+    ``latency`` seconds for 30 minutes; HighLatencyP99 fires exactly when that is > 60 s."""
+    import subprocess
+
+    from tests.deploy.test_prometheus import ALERTS, _promtool
+
+    promtool = _promtool()
+    labels = 'method="POST", endpoint="/v1/chat/completions"'
+    bounds = sorted({s["le"] for s in scrape["proxy_request_duration_seconds_bucket"]
+                     if s.get("endpoint") == "/v1/chat/completions"}, key=float)
+    series = [{"series": f'proxy_request_duration_seconds_bucket{{{labels}, le="{le}"}}',
+               "values": "0+10x30" if float(le) >= latency else "0x30"} for le in bounds]
+    series.append({"series": f"proxy_request_duration_seconds_count{{{labels}}}",
+                   "values": "0+10x30"})
+    upper = min(float(le) for le in bounds if float(le) >= latency)
+    lower = max((float(le) for le in bounds if float(le) < latency), default=0.0)
+    p99 = lower + (upper - lower) * 0.99
+    expected = [] if latency <= 60 else [{
+        "exp_labels": {"severity": "warning"},
+        "exp_annotations": {
+            "summary": "p99 request latency above 60 s",
+            "description": f"p99 of proxy_request_duration_seconds is {_humanize(p99)} "
+                           "over 10 minutes."}}]
+    spec = {"rule_files": [str(ALERTS)], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": series,
+        "alert_rule_test": [{"eval_time": "25m", "alertname": "HighLatencyP99",
+                             "exp_alerts": expected}]}]}
+    path = tmp_path / "latency_test.yml"
+    path.write_text(yaml.safe_dump(spec))
+    result = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True,
+                            text=True, timeout=50, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
