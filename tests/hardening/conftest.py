@@ -1,4 +1,4 @@
-"""One gateway per module with a provider of every type: fakes of ``openai``,
+"""One gateway for the package with a provider of every type: fakes of ``openai``,
 ``anthropic`` and ``ollama``, and ``mock``. Each alias is named after its provider."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Gateway:
         return self.proc.admin.provider_health(provider)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     tmp: Path = tmp_path_factory.mktemp("hardening")
     with (FakeUpstream("openai", keys={KEY}) as oa, FakeUpstream("anthropic", keys={KEY}) as an,
@@ -50,6 +50,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 @pytest.fixture(autouse=True)
-def _clean_fakes(gateway: Gateway) -> None:
+def _clean_fakes(request: pytest.FixtureRequest) -> None:
+    if "gateway" not in request.fixturenames:  # unit tests here need no server
+        return
+    gateway: Gateway = request.getfixturevalue("gateway")
     for fake in gateway.fakes.values():
         fake.clear_faults()
