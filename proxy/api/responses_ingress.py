@@ -110,12 +110,13 @@ class ResponsesIngress:
         call = _Call(request)
         prepared = Prepared(body, request.model, request.stream, request.fallbacks,
                             request.echo["max_output_tokens"], extra={"call": call})
-        prepared.load = partial(self._load, call)
+        prepared.load = partial(self._load, prepared)
         if request.ignored_tools:
             prepared.headers[IGNORED_TOOLS_HEADER] = ",".join(request.ignored_tools)
         return prepared
 
-    async def _load(self, call: _Call, client: ClientKey) -> None:
+    async def _load(self, prepared: Prepared, client: ClientKey) -> None:
+        call: _Call = prepared.extra["call"]
         request = call.request
         call.scope = scope_of(client)
         history: list[dict[str, Any]] = []
@@ -130,6 +131,9 @@ class ResponsesIngress:
             chat["stream"] = True
             chat["stream_options"] = {"include_usage": True}
         call.chat = chat
+        # what the request amounts to, conversation included: the cache keys on it and
+        # budgets size it
+        prepared.body = chat
 
     def plan(self, prepared: Prepared, hop: Hop, prefill: str | None = None) -> HopCall:
         call: _Call = prepared.extra["call"]

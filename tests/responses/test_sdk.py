@@ -314,3 +314,28 @@ def test_an_answer_cut_by_max_output_tokens_is_incomplete(client: openai.OpenAI,
     assert response.incomplete_details.reason == "max_output_tokens"
     assert response.max_output_tokens == 5
     assert response.output[0].status == "incomplete"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_answer_cache_serves_responses_keyed_on_the_whole_conversation(
+        gateway: Gateway, client: openai.OpenAI, stream: bool) -> None:
+    first = client.responses.create(model="r-openai", input=f"echo:cache seed {stream}")
+    headers = {"x-proxy-cache-ttl": "300"}
+
+    def ask(previous: str | None) -> tuple[str, str | None, str]:
+        raw = client.responses.with_raw_response.create(
+            model="r-openai", input=f"echo:cached answer {stream}", previous_response_id=previous,
+            stream=stream, extra_headers=headers)
+        if stream:
+            events = list(raw.parse())
+            final = events[-1].response
+        else:
+            final = raw.parse()
+        return final.id, raw.headers.get("x-proxy-cache"), final.output_text
+
+    a_id, a_cache, a_text = ask(first.id)
+    b_id, b_cache, b_text = ask(first.id)
+    c_id, c_cache, _ = ask(None)  # same input, another conversation: not the same answer
+    assert (a_cache, b_cache, c_cache) == ("miss", "hit", "miss")
+    assert a_text == b_text == f"cached answer {stream}" and len({a_id, b_id, c_id}) == 3
+    assert client.responses.retrieve(b_id).output_text == f"cached answer {stream}"
