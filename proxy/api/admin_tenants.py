@@ -11,6 +11,7 @@ tenant does not rename it in client keys.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -35,7 +36,7 @@ from .admin_fields import Validator, choice, integer, number, parse_body, text
 from .openapi import DELETED, INT, STR, TIME, body_schema, list_of, obj, route
 from .validate import read_json
 
-__all__ = ["setup_routes"]
+__all__ = ["TENANT_DEFAULTS", "TENANT_POLICY", "check_tenant", "setup_routes"]
 
 _SCHEMA: dict[str, Validator] = {
     "name": text(200),
@@ -50,6 +51,15 @@ _DEFAULTS: dict[str, Any] = {
     "budget_usd": None,
     "budget_period": "month",
 }
+#: a tenant's fields as ``openai-proxy apply`` manages them by name (defaults omitted
+#: by ``export``)
+TENANT_POLICY: tuple[str, ...] = tuple(_SCHEMA)
+TENANT_DEFAULTS = _DEFAULTS
+
+
+def check_tenant(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A new tenant as ``POST /admin/tenants`` accepts it (else a 400 naming the field)."""
+    return parse_body(body, _SCHEMA, required=("name",), defaults=_DEFAULTS)
 
 
 def tenant_json(row: TenantRow, spend_nanos: int) -> dict[str, Any]:
@@ -81,8 +91,7 @@ async def list_tenants(request: web.Request, client: ClientKey) -> web.Response:
 
 @admin_route
 async def create_tenant(request: web.Request, client: ClientKey) -> web.Response:
-    fields = parse_body(await read_json(request), _SCHEMA, required=("name",),
-                        defaults=_DEFAULTS)
+    fields = check_tenant(await read_json(request))
     row = await request.app[GATEWAY].store.create_tenant(**fields)
     await apply_change(request)
     log_change(client, "tenant created", tenant_id=row.id, tenant=row.name)

@@ -17,6 +17,9 @@ Format (YAML; every section optional, a section left out is not managed)::
         chain:                            # in order; entries sharing `order` form a group
           - {provider: openai, model: gpt-4o-mini, config: {temperature: 0.2}}
           - {provider: mock, model: gpt-4o-mini, default: true}
+    tenants:
+      - name: a                           # identity; fields of POST /admin/tenants
+        budget_usd: 500
     client_keys:
       - name: team-a                      # identity
         tenant: a
@@ -40,11 +43,12 @@ from supervisors.errors import InvalidRequest
 from ..api.admin_api_keys import check_api_key
 from ..api.admin_mappings import check_mapping
 from ..api.admin_providers import check_provider
+from ..api.admin_tenants import check_tenant
 
 __all__ = ["Alias", "ClientKey", "Desired", "Entry", "FileError", "Provider", "ProviderKey",
-           "load"]
+           "Tenant", "load"]
 
-_SECTIONS = ("providers", "models", "client_keys")
+_SECTIONS = ("providers", "models", "tenants", "client_keys")
 
 
 class FileError(ValueError):
@@ -86,10 +90,17 @@ class ClientKey:
 
 
 @dataclass(slots=True)
+class Tenant:
+    name: str
+    fields: dict[str, Any]  # as POST /admin/tenants checks them
+
+
+@dataclass(slots=True)
 class Desired:
     providers: list[Provider] | None = None
     models: list[Alias] | None = None
     client_keys: list[ClientKey] | None = None
+    tenants: list[Tenant] | None = None
 
 
 def _secret(ref: Any, where: str, base: Path) -> str:
@@ -212,6 +223,15 @@ def _client_keys(raw: list[Any]) -> list[ClientKey]:
     return out
 
 
+def _tenants(raw: list[Any]) -> list[Tenant]:
+    out = []
+    for i, item in enumerate(raw):
+        fields = _checked(f"tenants[{i}]", check_tenant, dict(_mapping(item, f"tenants[{i}]")))
+        out.append(Tenant(fields["name"], fields))
+    _unique([t.name for t in out], "tenants")
+    return out
+
+
 def load(path: str) -> Desired:
     """The desired configuration in ``path`` (``-`` reads standard input)."""
     try:
@@ -233,6 +253,8 @@ def load(path: str) -> Desired:
         desired.providers = _providers(_list(doc["providers"], "providers"), base)
     if "models" in doc:
         desired.models = _models(_list(doc["models"], "models"))
+    if "tenants" in doc:
+        desired.tenants = _tenants(_list(doc["tenants"], "tenants"))
     if "client_keys" in doc:
         desired.client_keys = _client_keys(_list(doc["client_keys"], "client_keys"))
     return desired

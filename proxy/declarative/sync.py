@@ -1,6 +1,6 @@
 """Make the store match a declarative file (``apply``), or write it out (``export``).
 
-Objects are matched by name (providers, a provider's keys, client keys) or by alias (a
+Objects are matched by name (providers, a provider's keys, tenants, client keys) or by alias (a
 model's chain; its entries by order, provider and model). An object named in the file is
 made to match it exactly; an object the file does not name is kept and listed, unless
 ``prune`` deletes it. Every change goes through the store the admin API uses, checked by
@@ -20,6 +20,7 @@ from typing import Any
 from ..api.admin_api_keys import API_KEY_DEFAULTS, API_KEY_POLICY, check_api_key
 from ..api.admin_common import iso
 from ..api.admin_providers import store_headers
+from ..api.admin_tenants import TENANT_DEFAULTS, TENANT_POLICY
 from ..crypto import (
     DecryptionError,
     KeyRing,
@@ -30,7 +31,7 @@ from ..crypto import (
 )
 from ..header_secrets import masked_headers, provider_headers, split_headers
 from ..store.base import ApiKeyRow, MappingRow, ProviderRow, Store
-from .source import Alias, ClientKey, Desired, Entry, FileError, Provider
+from .source import Alias, ClientKey, Desired, Entry, FileError, Provider, Tenant
 
 __all__ = ["Change", "export", "plan"]
 
@@ -181,6 +182,25 @@ class _Plan:
             alias_name=alias, provider_id=provider_id, provider_model_name=entry.model,
             order_index=entry.order, is_default=entry.default, config=entry.config)
 
+    # -- tenants ------------------------------------------------------------------------
+
+    async def tenants(self, desired: list[Tenant]) -> None:
+        current = {t.name: t for t in await self.store.list_tenants()}
+        for spec in desired:
+            row = current.get(spec.name)
+            if row is None:
+                self.add(f"+ tenant {spec.name}" + _policy(spec.fields, TENANT_DEFAULTS),
+                         _call(self.store.create_tenant, **spec.fields))
+                continue
+            changed = {k: spec.fields[k] for k in TENANT_POLICY
+                       if getattr(row, k) != spec.fields[k]}
+            if changed:
+                self.add(f"~ tenant {spec.name}: " + _describe(changed, row),
+                         _call(self.store.update_tenant, row.id, **changed))
+        for name, unnamed in current.items():
+            if name not in {t.name for t in desired}:
+                self._unnamed(f"tenant {name}", _call(self.store.delete_tenant, unnamed.id))
+
     # -- client keys --------------------------------------------------------------------
 
     async def client_keys(self, desired: list[ClientKey]) -> None:
@@ -201,7 +221,7 @@ class _Plan:
             except Exception as exc:
                 raise FileError(f"client key {spec.name}: {getattr(exc, 'message', exc)}") from None
             if row is None:
-                self.add(f"+ client key {spec.name}" + _policy(fields),
+                self.add(f"+ client key {spec.name}" + _policy(fields, API_KEY_DEFAULTS),
                          _call(self._create_client_key, fields))
                 continue
             if "expires_at" not in body:
@@ -249,9 +269,8 @@ def _entry_note(entry: Entry) -> str:
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-def _policy(fields: dict[str, Any]) -> str:
-    shown = {k: v for k, v in fields.items()
-             if k != "name" and v != API_KEY_DEFAULTS.get(k)}
+def _policy(fields: dict[str, Any], defaults: dict[str, Any]) -> str:
+    shown = {k: v for k, v in fields.items() if k != "name" and v != defaults.get(k)}
     return f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else ""
 
 
@@ -275,6 +294,8 @@ async def plan(store: Store, desired: Desired, keyring: KeyRing, secret_key: str
         await p.providers(desired.providers)
     if desired.models is not None:
         await p.models(desired.models)
+    if desired.tenants is not None:
+        await p.tenants(desired.tenants)
     if desired.client_keys is not None:
         await p.client_keys(desired.client_keys)
     # deletions of whole providers last: their mappings go with them
@@ -319,6 +340,12 @@ async def export(store: Store, keyring: KeyRing) -> dict[str, Any]:
                 item["config"] = m.config
             chain.append(item)
         models.append({"alias": alias, "chain": chain})
+    tenants = []
+    for t in await store.list_tenants():
+        tenant: dict[str, Any] = {"name": t.name}
+        tenant.update({name: getattr(t, name) for name in TENANT_POLICY
+                       if name != "name" and getattr(t, name) != TENANT_DEFAULTS.get(name)})
+        tenants.append(tenant)
     client_keys = []
     for k in await store.list_api_keys():
         policy: dict[str, Any] = {"name": k.name}
@@ -329,4 +356,5 @@ async def export(store: Store, keyring: KeyRing) -> dict[str, Any]:
             if name != "name" and value != API_KEY_DEFAULTS.get(name):
                 policy[name] = value
         client_keys.append(policy)
-    return {"providers": out_providers, "models": models, "client_keys": client_keys}
+    return {"providers": out_providers, "models": models, "tenants": tenants,
+            "client_keys": client_keys}

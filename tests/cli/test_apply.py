@@ -39,6 +39,10 @@ models:
     chain:
       - {{provider: up, model: gpt-4o-mini, config: {{temperature: 0.2}}}}
       - {{provider: mock, model: mock-small}}
+tenants:
+  - name: a
+    rpm_limit: 1000
+    budget_usd: 500
 client_keys:
   - name: team-a
     tenant: a
@@ -68,13 +72,14 @@ def test_apply_is_a_diff_then_idempotent_and_export_round_trips(tmp_path: Path) 
             dry = cli(tmp_path, env, "apply", "-f", str(gateway), "--dry-run")
             assert dry.returncode == 0, dry.stderr
             assert "+ provider up (openai" in dry.stdout and "+ client key team-a" in dry.stdout
+            assert "+ tenant a (rpm_limit=1000, budget_usd=500)" in dry.stdout
             assert "+ model smart[0] -> up/gpt-4o-mini" in dry.stdout
             assert "dry run, nothing applied" in dry.stdout
             assert proc.admin.http.get("/admin/providers").json()["data"] == []
 
             first = cli(tmp_path, env, "apply", "-f", str(gateway))
             assert first.returncode == 0, first.stderr
-            assert "applied 5 change(s)" in first.stdout
+            assert "applied 6 change(s)" in first.stdout
             key = next(line.rsplit(" ", 1)[1] for line in first.stdout.splitlines()
                        if line.startswith("new client key team-a (shown once): "))
             for secret in (UPSTREAM_KEY, HEADER_SECRET):
@@ -112,6 +117,8 @@ def test_apply_is_a_diff_then_idempotent_and_export_round_trips(tmp_path: Path) 
             keys = proc.admin.http.get("/admin/api-keys").json()["data"]
             assert [(k["rpm_limit"], k["budget_usd"]) for k in keys
                     if k["name"] == "team-a"] == [(700, 25)]
+            tenants = proc.admin.http.get("/admin/tenants").json()["data"]
+            assert [(t["name"], t["budget_usd"]) for t in tenants] == [("a", 500)]
 
             # what is not in the file is kept and listed; --prune deletes it
             proc.admin.provider("manual", "mock")
