@@ -179,8 +179,9 @@ async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _spend_ctx(app: web.Application) -> AsyncIterator[None]:
     """Budgets (shared through Redis when configured) and the spend writer."""
     settings = app[SETTINGS]
-    redis = connect_redis(settings.redis_url) if settings.redis_url else None
-    spend = Spend(app[_STORE], app[METRICS], redis=redis)
+    # budgets wait longer than the limiter before falling back: money, not a rate
+    redis = connect_redis(settings.redis_url, timeout=2.0) if settings.redis_url else None
+    spend = Spend(app[_STORE], app[METRICS], redis=redis, redis_timeout=2.0)
     app[SPEND] = spend
     if spend.redis is not None:
         try:

@@ -28,7 +28,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from ..ratelimit.redis_backend import Script
-from .ledger import Budget, Refusal, SpendLoader
+from .ledger import Budget, Refusal, SpendKey, SpendLoader
 
 __all__ = ["RedisLedger"]
 
@@ -48,6 +48,7 @@ class RedisLedger:
         self._instance = os.urandom(6).hex()
         self._seq = itertools.count()
         self._queued: list[tuple[Any, ...]] = []
+        self._loading: dict[SpendKey, asyncio.Task[int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.settle_failures = 0
 
@@ -81,8 +82,20 @@ class RedisLedger:
             index = int(reply[1]) - 1
             if code == 0:
                 return Refusal(budgets[index], int(reply[2]))
-            seeds[index] = str(await self._load(budgets[index].key))
+            seeds[index] = str(await self._seed(budgets[index].key))
         raise RuntimeError("budget state could not be seeded in Redis")
+
+    async def _seed(self, key: SpendKey) -> int:
+        """The stored spend of ``key``: one database read however many requests ask."""
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._load_one(key))
+            self._loading[key] = task
+            task.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _load_one(self, key: SpendKey) -> int:
+        return await self._load(key)
 
     def settle(self, budgets: Sequence[Budget], rid: str, actual: int) -> None:
         """Queue the settlement; all queued in one loop turn go out as one pipeline."""

@@ -81,22 +81,44 @@ class Spend:
         self._redis_down_until = 0.0
         self._redis_failing = False
         self._unpriced: set[tuple[str, str]] = set()
+        #: the UTC day the cached labels are for, and per (key id, tenant) the spend keys
+        self._day: tuple[int, int, int] | None = None
+        self._labels: dict[str, tuple[str, int]] = {}  # period → (label, expiry)
+        self._spend_keys: dict[tuple[int | None, str | None], tuple[SpendKey, ...]] = {}
         self.recorder.on_tick = self._forget_old
 
     # -- admission -----------------------------------------------------------------------
 
+    def _today(self) -> datetime:
+        """Now, with the day's period labels and spend keys cached (formatting dates is the
+        dearest part of a settlement otherwise)."""
+        now = self._now()
+        day = (now.year, now.month, now.day)
+        if day != self._day:
+            self._day = day
+            self._labels = {p: (period_label(p, now), _expiry(p, now))
+                            for p in ("day", "month", "total")}
+            self._spend_keys.clear()
+        return now
+
     def budgets(self, client: ClientKey) -> tuple[Budget, ...]:
         if client.budget_nanos is None and client.tenant_budget_nanos is None:
             return ()
-        now = self._now()
+        now = self._today()
         out: list[Budget] = []
         if client.budget_nanos is not None and client.id is not None:
-            out.append(_budget("key", str(client.id), client.budget_nanos,
-                               client.budget_period, now))
+            out.append(self._budget("key", str(client.id), client.budget_nanos,
+                                    client.budget_period, now))
         if client.tenant_budget_nanos is not None and client.tenant:
-            out.append(_budget("tenant", client.tenant, client.tenant_budget_nanos,
-                               client.tenant_budget_period, now))
+            out.append(self._budget("tenant", client.tenant, client.tenant_budget_nanos,
+                                    client.tenant_budget_period, now))
         return tuple(out)
+
+    def _budget(self, scope: str, ident: str, limit: int, period: str,
+                now: datetime) -> Budget:
+        label, expires = self._labels.get(period) or (period_label(period, now),
+                                                      _expiry(period, now))
+        return Budget(scope, ident, limit, label, expires)
 
     async def reserve(self, client: ClientKey, route: Route, max_output: int | None,
                       body_size: int, choices: Any = 1) -> Reservation | None:
@@ -162,12 +184,19 @@ class Spend:
     def settle(self, client: ClientKey, reservation: Reservation | None, cost: int) -> None:
         """Turn the reservation into ``cost`` (nano-dollars) and record the spend."""
         if cost > 0:
-            now = self._now()
-            keys: list[SpendKey] = []
-            if client.id is not None:
-                keys.extend(("key", str(client.id), label) for label in period_labels(now))
-            if client.tenant:
-                keys.extend(("tenant", client.tenant, label) for label in period_labels(now))
+            self._today()
+            who = (client.id, client.tenant)
+            keys = self._spend_keys.get(who)
+            if keys is None:
+                labels = [label for label, _ in self._labels.values()]
+                found: list[SpendKey] = []
+                if client.id is not None:
+                    found.extend(("key", str(client.id), label) for label in labels)
+                if client.tenant:
+                    found.extend(("tenant", client.tenant, label) for label in labels)
+                if len(self._spend_keys) > 100_000:
+                    self._spend_keys.clear()
+                keys = self._spend_keys[who] = tuple(found)
             self.recorder.add(keys, cost)
         if reservation is None:
             return
@@ -221,10 +250,10 @@ class Spend:
             log.warning("budgets: Redis is back; shared budgets resumed")
 
 
-def _budget(scope: str, ident: str, limit: int, period: str, now: datetime) -> Budget:
+def _expiry(period: str, now: datetime) -> int:
+    """Unix time after which a period's Redis state may go (0: never)."""
     end = period_end(period, now)
-    expires = int((end + _KEEP_AFTER_PERIOD).timestamp()) if end is not None else 0
-    return Budget(scope, ident, limit, period_label(period, now), expires)
+    return int((end + _KEEP_AFTER_PERIOD).timestamp()) if end is not None else 0
 
 
 def _exceeded(refusal: Refusal, amount: int) -> BudgetExceeded:

@@ -6,6 +6,8 @@
              Redis; added latency and CPU per request over "off"; plus the rows of
              ``scripts/bench_ratelimit.py`` (the limiter alone, no HTTP).
 ``workers``  ``serve --workers 1`` vs ``--workers 2``, not pinned: closed-loop throughput.
+``budgets``  no budget vs a budget on the bench key, in process and with Redis, whole and
+             streamed (``budget_phase``).
 
 Every load runs in two halves, in the order A B … B A, so a drift in the machine's load
 falls on every variant alike. Audit and limits variants are pinned to the core of the
@@ -31,7 +33,7 @@ from .variants import Gateway, Running, Variant, audit_rows, metric, running_var
 
 __all__ = ["EXTRA_PHASES", "Extras", "count_errors"]
 
-EXTRA_PHASES = ("audit", "limits", "workers")
+EXTRA_PHASES = ("audit", "limits", "workers", "budgets")
 ON = {"RATE_LIMIT_GLOBAL_RPM": "1000000000", "RATE_LIMIT_PER_KEY_RPM": "1000000000",
       "RATE_LIMIT_PER_TENANT_RPM": "1000000000", "RATE_LIMIT_PER_IP_RPM": "1000000000"}
 OFF = dict.fromkeys(ON, "0")
@@ -71,6 +73,10 @@ class Extras:
     redis_url: str
 
     def run(self, phase: str) -> dict[str, Any]:
+        if phase == "budgets":
+            from .budget_phase import budgets_phase
+
+            return budgets_phase(self)
         return {"audit": self.audit, "limits": self.limits, "workers": self.workers}[phase]()
 
     # -- measuring ---------------------------------------------------------------------------

@@ -154,13 +154,16 @@ class Proc:
 async def seed_gateway(database_url: str, encryption_key: str, secret_key: str, *,
                        upstream_base: str, upstream_key: str, client_key: str,
                        models: list[str], max_concurrency: int,
-                       tpm_limit: int | None = 1_000_000_000_000) -> int:
+                       tpm_limit: int | None = 1_000_000_000_000,
+                       budget_usd: float | None = None) -> int:
     """Write the bench configuration straight into the store (as ``serve --demo`` does):
     one ``openai`` provider on the fake, its key, one alias per model (alias = upstream
     model name, so direct and proxied requests carry the same body), an ``anthropic``
     provider on the same fake (``bench-anthropic/<model>``, for the Messages phase), one
     client key
-    (``tpm_limit`` None: no token check). Returns the client key's id."""
+    (``tpm_limit`` None: no token check; ``budget_usd``: its monthly budget). Every alias
+    has a ``config.pricing`` so costs are computed as for a priced model. Returns the client
+    key's id."""
     import asyncio
 
     from proxy.crypto import KeyRing, client_key_prefix, hash_client_key, key_last4
@@ -194,12 +197,14 @@ async def seed_gateway(database_url: str, encryption_key: str, secret_key: str, 
         for model in models:
             await store.create_mapping(
                 alias_name=model, provider_id=provider.id, provider_model_name=model,
-                order_index=0, is_default=False, config={},
+                order_index=0, is_default=False,
+                config={"pricing": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}},
             )
         row = await store.create_api_key(
             name="bench", key_hash=hash_client_key(secret_key, client_key),
             key_prefix=client_key_prefix(client_key), tenant="bench", is_admin=False,
             rpm_limit=None, tpm_limit=tpm_limit, allowed_models=None, expires_at=None,
+            budget_usd=budget_usd,
         )
         return int(row.id)
     finally:

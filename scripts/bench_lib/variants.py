@@ -39,6 +39,8 @@ class Variant:
     pinned: bool = True
     #: the client key's tokens-per-minute limit (None: no token check at all)
     tpm_limit: int | None = 1_000_000_000_000
+    #: the client key's budget in USD (None: no budget, nothing reserved)
+    budget_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ def _start(gw: Gateway, v: Variant, procs: list[Proc], timeout: float = 60.0) ->
     client_id = asyncio.run(seed_gateway(
         env["DATABASE_URL"], gw.encryption_key, gw.secret_key, upstream_base=gw.upstream_base,
         upstream_key=gw.upstream_key, client_key=gw.client_key, models=list(gw.models),
-        max_concurrency=gw.max_concurrency, tpm_limit=v.tpm_limit))
+        max_concurrency=gw.max_concurrency, tpm_limit=v.tpm_limit, budget_usd=v.budget_usd))
     port = _free_port()
     cmd = shlex.split(gw.proxy_cmd.format(python=shlex.quote(sys.executable), port=port))
     proc = Proc(f"proxy-{v.name}", [*cmd, *v.args], env=env, cwd=data, log=data / "proxy.log",
