@@ -1,10 +1,12 @@
-"""Spend and usage queries: persisted spend, the hourly usage rollup and ``usage``.
+"""Spend and usage queries: persisted spend, the usage rollups and ``usage``.
 
-The rollup (``usage_hourly``) is written in the same transaction as the audit batch it
-summarises (``rollup_rows``), so it always agrees with the audit trail. ``usage`` answers
-from the rollup for every whole UTC hour inside ``[start, end)`` and from the audit trail
-(``created_at`` index) for the partial hours at either edge, so any range is exact and a
-query reads at most two hours of audit rows however many millions there are.
+The rollups (``usage_daily`` and ``usage_hourly``) are written in the same transaction as
+the audit batch they summarise (``rollup_rows``), so they always agree with the audit
+trail. ``usage`` answers in three tiers: every whole UTC day inside ``[start, end)`` from
+the daily rollup, the whole hours left at either side from the hourly one, and the
+partial hours at the edges from the audit trail (``created_at`` index). Any range is
+exact, and a query reads at most two days of hourly rows and two hours of audit rows
+however many millions there are.
 """
 
 from __future__ import annotations
@@ -19,25 +21,32 @@ from proxy.store.sql_base import SqlBase, Tx
 
 __all__ = ["GROUPS", "SpendQueries", "rollup_rows"]
 
-#: group_by → (rollup column, audit-trail expression)
-GROUPS: dict[str, tuple[str, str]] = {
-    "api_key": ("api_key_id", "COALESCE(api_key_id, 0)"),
-    "tenant": ("tenant", "COALESCE(tenant, '')"),
-    "alias": ("alias", "COALESCE(alias, '')"),
-    "provider": ("provider", "COALESCE(provider, '')"),
-    "model": ("model", "COALESCE(upstream_model, '')"),
-    "day": ("hour / 24", "({hour}) / 24"),
+#: group_by → (daily rollup column, hourly rollup column, audit-trail expression)
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "api_key": ("api_key_id", "api_key_id", "COALESCE(api_key_id, 0)"),
+    "tenant": ("tenant", "tenant", "COALESCE(tenant, '')"),
+    "alias": ("alias", "alias", "COALESCE(alias, '')"),
+    "provider": ("provider", "provider", "COALESCE(provider, '')"),
+    "model": ("model", "model", "COALESCE(upstream_model, '')"),
+    "day": ("day", "hour / 24", "({hour}) / 24"),
 }
 _DIMS = ("hour", "api_key_id", "tenant", "alias", "provider", "model")
-_UPSERT_HOURLY = (
-    f"INSERT INTO usage_hourly ({', '.join(_DIMS)}, requests, input_tokens, output_tokens, "
-    "cost_nanos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    f"ON CONFLICT ({', '.join(_DIMS)}) DO UPDATE SET "
-    "requests = usage_hourly.requests + excluded.requests, "
-    "input_tokens = usage_hourly.input_tokens + excluded.input_tokens, "
-    "output_tokens = usage_hourly.output_tokens + excluded.output_tokens, "
-    "cost_nanos = usage_hourly.cost_nanos + excluded.cost_nanos"
-)
+
+
+def _upsert(table: str, first: str) -> str:
+    dims = ", ".join((first, *_DIMS[1:]))
+    return (
+        f"INSERT INTO {table} ({dims}, requests, input_tokens, output_tokens, cost_nanos) "
+        f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ({dims}) DO UPDATE SET "
+        f"requests = {table}.requests + excluded.requests, "
+        f"input_tokens = {table}.input_tokens + excluded.input_tokens, "
+        f"output_tokens = {table}.output_tokens + excluded.output_tokens, "
+        f"cost_nanos = {table}.cost_nanos + excluded.cost_nanos"
+    )
+
+
+_UPSERT_HOURLY = _upsert("usage_hourly", "hour")
+_UPSERT_DAILY = _upsert("usage_daily", "day")
 _UPSERT_SPEND = (
     "INSERT INTO spend (scope, ident, period, spend_nanos) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (scope, ident, period) DO UPDATE SET "
@@ -77,8 +86,19 @@ class SpendQueries(SqlBase):
 
     async def _insert_rollup(self, tx: Tx, records: Sequence[AuditRecord]) -> None:
         rows = rollup_rows(records)
-        if rows:
-            await tx.executemany(_UPSERT_HOURLY, rows)
+        if not rows:
+            return
+        await tx.executemany(_UPSERT_HOURLY, rows)
+        daily: dict[tuple[Any, ...], list[int]] = {}
+        for hour, *dims_and_sums in rows:
+            dims = (hour // 24, *dims_and_sums[:5])
+            sums = daily.get(dims)
+            if sums is None:
+                daily[dims] = list(dims_and_sums[5:])
+            else:
+                for i, value in enumerate(dims_and_sums[5:]):
+                    sums[i] += value
+        await tx.executemany(_UPSERT_DAILY, [(*d, *v) for d, v in daily.items()])
 
     async def add_spend(self, rows: Sequence[tuple[str, str, str, int]]) -> None:
         if not rows:
@@ -106,34 +126,49 @@ class SpendQueries(SqlBase):
     async def usage(
         self, group_by: str, start: datetime | None, end: datetime | None
     ) -> list[UsageRow]:
-        rollup_col, raw_expr = GROUPS[group_by]
+        daily_col, hourly_col, raw_expr = GROUPS[group_by]
         raw_expr = raw_expr.format(hour=self._hour_sql)
-        first = _hour_ceil(start) if start is not None else None
-        last = _hour_floor(end) if end is not None else None
+        h0 = _hour_ceil(start) if start is not None else None
+        h1 = _hour_floor(end) if end is not None else None
         sums: dict[Any, UsageRow] = {}
         async with self._transaction(write=False) as tx:
-            if first is not None and last is not None and first >= last:
+            if h0 is not None and h1 is not None and h0 >= h1:
                 await self._raw(tx, sums, raw_expr, start, end)
+                return [_present(group_by, row) for row in sums.values()]
+            d0 = -(-h0 // 24) if h0 is not None else None
+            d1 = h1 // 24 if h1 is not None else None
+            if d0 is not None and d1 is not None and d0 >= d1:
+                await self._rollup(tx, sums, "usage_hourly", "hour", hourly_col, h0, h1)
             else:
-                where, params = [], []
-                if first is not None:
-                    where.append("hour >= ?")
-                    params.append(first)
-                if last is not None:
-                    where.append("hour < ?")
-                    params.append(last)
-                clause = f" WHERE {' AND '.join(where)}" if where else ""
-                rows = await tx.fetch(
-                    f"SELECT {rollup_col}, SUM(requests), SUM(input_tokens), "
-                    f"SUM(output_tokens), SUM(cost_nanos) FROM usage_hourly{clause} "
-                    f"GROUP BY {rollup_col}", *params,
-                )
-                _add(sums, rows)
-                if start is not None and first is not None:
-                    await self._raw(tx, sums, raw_expr, start, _at_hour(first))
-                if end is not None and last is not None:
-                    await self._raw(tx, sums, raw_expr, _at_hour(last), end)
+                await self._rollup(tx, sums, "usage_daily", "day", daily_col, d0, d1)
+                if h0 is not None and d0 is not None:
+                    await self._rollup(tx, sums, "usage_hourly", "hour", hourly_col, h0, d0 * 24)
+                if h1 is not None and d1 is not None:
+                    await self._rollup(tx, sums, "usage_hourly", "hour", hourly_col, d1 * 24, h1)
+            if start is not None and h0 is not None:
+                await self._raw(tx, sums, raw_expr, start, _at_hour(h0))
+            if end is not None and h1 is not None:
+                await self._raw(tx, sums, raw_expr, _at_hour(h1), end)
         return [_present(group_by, row) for row in sums.values()]
+
+    async def _rollup(self, tx: Tx, sums: dict[Any, UsageRow], table: str, unit: str,
+                      column: str, low: int | None, high: int | None) -> None:
+        """Sums of ``table`` for ``unit`` in ``[low, high)`` (None: unbounded)."""
+        if low is not None and high is not None and low >= high:
+            return
+        where, params = [], []
+        if low is not None:
+            where.append(f"{unit} >= ?")
+            params.append(low)
+        if high is not None:
+            where.append(f"{unit} < ?")
+            params.append(high)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = await tx.fetch(
+            f"SELECT {column}, SUM(requests), SUM(input_tokens), SUM(output_tokens), "
+            f"SUM(cost_nanos) FROM {table}{clause} GROUP BY {column}", *params,
+        )
+        _add(sums, rows)
 
     async def _raw(self, tx: Tx, sums: dict[Any, UsageRow], expr: str,
                    start: datetime | None, end: datetime | None) -> None:

@@ -33,6 +33,7 @@ ADMIN_KEY = "admin-bootstrap-key-for-tests-0123456789"
 SECRET_KEY = "hmac-secret-for-admin-tests-0123456789"
 BACKENDS = ["sqlite", "postgresql"]
 _TABLES = ("audit_log, model_mappings, provider_keys, providers, api_keys, tenants, spend, "
+           "usage_daily, "
            "usage_hourly")
 NO_BODY = object()
 

@@ -81,7 +81,7 @@ async def test_usage_from_rollup_and_edges_equals_audit(store: Store) -> None:
     t0 = datetime(2030, 1, 1, 22, 30, tzinfo=UTC)
     records = []
     for i in range(48):
-        at = t0 + timedelta(minutes=17 * i)  # crosses midnight and several hours
+        at = t0 + timedelta(minutes=97 * i)  # three days and more: whole days, hours, edges
         records.append(_record(
             at, api_key_id=1 + i % 2, tenant="a" if i % 3 else None, alias="gpt",
             provider="p" + str(i % 2), upstream_model="m", prompt_tokens=i, completion_tokens=2,
@@ -91,7 +91,10 @@ async def test_usage_from_rollup_and_edges_equals_audit(store: Store) -> None:
                                      filters=__import__("proxy.store", fromlist=["x"]).AuditFilter())
     assert audited[0].cost_usd == 0.000001
     for start, end in [(None, None), (t0 + timedelta(minutes=5), t0 + timedelta(hours=7, minutes=3)),
-                       (t0 + timedelta(minutes=40), t0 + timedelta(minutes=50))]:
+                       (t0 + timedelta(minutes=40), t0 + timedelta(minutes=50)),
+                       (t0 + timedelta(minutes=5), t0 + timedelta(hours=70, minutes=3)),
+                       (None, t0 + timedelta(hours=50, minutes=1)),
+                       (t0 + timedelta(hours=26, minutes=59), None)]:
         inside = [r for r in records if (start is None or r.created_at >= start)
                   and (end is None or r.created_at < end)]
         for group_by, attr in [("api_key", "api_key_id"), ("tenant", "tenant"),
