@@ -156,3 +156,17 @@ async def test_prices_table_and_pricing_validation(api: Api) -> None:
     assert (data["override"]["source"], data["override"]["input_per_mtok"],
             data["override"]["output_per_mtok"]) == ("mapping", 1.0, 2.0)
     assert data["local"]["source"] == "unpriced"
+
+
+async def test_a_tenants_own_rate_limit_applies_to_its_keys(api: Api) -> None:
+    provider = await api.provider("mock-a")
+    await api.mapping("m", provider["id"])
+    tenant = await api.ok("POST", "/admin/tenants", {"name": "small", "rpm_limit": 3},
+                          status=201)
+    keys = [(await api.client_key(f"k{i}", tenant="small"))["key"] for i in range(2)]
+    other = (await api.client_key("free", tenant="big"))["key"]
+    statuses = [(await api.chat("m", keys[i % 2])).status for i in range(4)]
+    assert statuses == [200, 200, 200, 429]  # three per minute for the whole tenant
+    assert (await api.chat("m", other)).status == 200
+    await api.ok("PATCH", f"/admin/tenants/{tenant['id']}", {"rpm_limit": None})
+    assert (await api.chat("m", keys[0])).status == 200  # back to the global default (off)
