@@ -162,6 +162,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expiry(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(f"--expires must be an ISO-8601 time such as 2030-01-31T12:00:00Z, "
+                          f"got {raw!r}") from None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 async def _create_api_key(settings: Settings, args: argparse.Namespace) -> int:
     from .crypto import client_key_prefix, generate_client_key, hash_client_key
     from .store import apply_migrations, open_store
@@ -176,7 +187,7 @@ async def _create_api_key(settings: Settings, args: argparse.Namespace) -> int:
             key_prefix=client_key_prefix(plaintext), tenant=args.tenant, is_admin=args.admin,
             rpm_limit=args.rpm, tpm_limit=args.tpm,
             allowed_models=args.models.split(",") if args.models else None,
-            expires_at=datetime.fromisoformat(args.expires).astimezone(UTC) if args.expires else None,
+            expires_at=_expiry(args.expires),
         )
     finally:
         await store.aclose()
@@ -331,11 +342,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     create = sub.add_parser("create-api-key", help="create a client key and print it once")
-    create.add_argument("--name", default="cli")
-    create.add_argument("--tenant")
-    create.add_argument("--admin", action="store_true")
-    create.add_argument("--rpm", type=int)
-    create.add_argument("--tpm", type=int)
+    create.add_argument("--name", default="cli", help="a label for the key (default cli)")
+    create.add_argument("--tenant", help="the tenant its requests count against")
+    create.add_argument("--admin", action="store_true", help="the key may use /admin")
+    create.add_argument("--rpm", type=int, help="requests per minute (default: global limit)")
+    create.add_argument("--tpm", type=int, help="tokens per minute (default: global limit)")
     create.add_argument("--models", help="comma-separated allowed model aliases")
     create.add_argument("--expires", help="ISO-8601 expiry time")
     create.set_defaults(func=cmd_create_api_key)

@@ -37,6 +37,7 @@ def _one_line(text: str) -> str:
         (("serve",), {"DATABASE_URL": "sqlite://"}, "DATABASE_URL"),
         (("serve",), {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432"}, "DATABASE_URL"),
         (("migrate",), {"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
+        (("create-api-key", "--expires", "next week"), {}, "--expires"),
     ],
 )
 def test_configuration_errors_are_one_line_naming_it_exit_2(
