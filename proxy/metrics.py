@@ -144,6 +144,10 @@ class Metrics:
         self.fast_hedges = FastCounter(self.hedges, ("model", "outcome"))
         self.fast_cache = FastCounter(self.cache_requests, ("result",))
         self.fast_cost = FastCounter(self.cost, ("provider", "model"), scale=1e-9)
+        for result in ("hit", "miss", "bypass"):  # every documented series from the start
+            self.fast_cache.add((result,), 0)
+        for scope in ("global", "tenant", "key", "ip"):
+            self.rate_limited.set({"scope": scope}, 0)
         self._fast = (self.fast_requests, self.fast_duration, self.fast_provider,
                       self.fast_tokens, self.fast_ttfb, self.fast_hedges, self.fast_cache,
                       self.fast_cost)
@@ -193,6 +197,10 @@ class Metrics:
             self.circuit_state.set(labels, int(sup.circuit_state))
             self.inbox_depth.set(labels, sup.inbox.qsize())
             self.keys_healthy.set(labels, sup.pool.healthy_count)
+            try:
+                self.restarts.get_value(labels)
+            except KeyError:
+                self.restarts.set(labels, 0)  # a provider's series exists before its 1st restart
         self.loop_tasks.set({}, len(asyncio.all_tasks()))
         for fast in self._fast:
             fast.sync()

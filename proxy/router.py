@@ -24,6 +24,7 @@ from supervisors.errors import (
     StreamBroken,
     Unavailable,
     UnsupportedOperation,
+    UpstreamConnectError,
     UpstreamTimeout,
 )
 from supervisors.messages import CLIENT_TIMEOUT, Call, Chunk, Op, Reply, Result, StreamEnd
@@ -281,6 +282,8 @@ class Router:
                         if isinstance(raced, tuple):
                             return raced
                         reply = raced
+                    if isinstance(reply, Unavailable) and not call.started:
+                        trace.attempts -= 1  # refused before sending (circuit open): not called
                     if isinstance(reply, StreamEnd):
                         reply = StreamBroken("upstream stream ended without content")
                     if not isinstance(reply, ProxyError):
@@ -292,6 +295,8 @@ class Router:
                                 trace.tracing.first_content(call)
                         return index, call, reply
                     err = reply
+                    if attempt == 1 and call.started:
+                        started = call.started  # the early window counts from the 1st send
                     if trace.tracing is not None:
                         trace.tracing.failed(call, err.reason)
                     if not err.failover:
@@ -313,7 +318,9 @@ class Router:
                     await asyncio.sleep(delay)
             # "this hop cannot do embeddings" must not hide why the others failed
             if not (isinstance(err, UnsupportedOperation) and last is not None):
-                only_unavailable = only_unavailable and isinstance(err, Unavailable)
+                # unreachable (refused, reset, DNS) counts as down: all down is a 503
+                only_unavailable = only_unavailable and isinstance(
+                    err, (Unavailable, UpstreamConnectError))
                 last = err
             if index + 1 < len(route.hops):
                 trace.reasons.append(err.reason)
@@ -325,7 +332,7 @@ class Router:
             raise Unavailable(
                 f"no healthy provider for model {route.alias!r}: {last.message}",
                 retry_after=max(1.0, retry),
-                code=last.code,
+                code=last.code if isinstance(last, Unavailable) else None,
             )
         raise last
 

@@ -21,6 +21,9 @@ __all__ = ["EARLY_ATTEMPTS", "EARLY_WINDOW", "retry_delay"]
 
 EARLY_ATTEMPTS = 2  # at most this many attempts ...
 EARLY_WINDOW = 1.5  # ... within this many seconds after the first one started
+#: the window is measured where the upstream sees the calls: the first attempt may have
+#: spent longer getting there (a worker starting, a new connection) than a later one
+EARLY_SLACK = 0.1
 _MAX_EXPONENT = 62  # keeps 2**n finite; the cap applies long before
 
 
@@ -51,7 +54,7 @@ def retry_delay(
     step = min(cap, base * 2.0 ** min(attempt - 1, _MAX_EXPONENT))
     delay = step / 2 + min(max(rng(), 0.0), 1.0) * step / 2
     if attempt + 1 > EARLY_ATTEMPTS:  # the next attempt may not fall in the early window
-        delay = max(delay, started + EARLY_WINDOW - now)
+        delay = max(delay, started + EARLY_WINDOW + EARLY_SLACK - now)
     if retry_after is not None and not math.isnan(retry_after):
         delay = max(delay, retry_after)
     if now + delay >= deadline:  # would start at or past the budget: fail over now
