@@ -195,15 +195,28 @@ class AuditLog:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if len(batch) > 1 and not isinstance(exc, StoreUnavailable | OSError | TimeoutError):
-                # refused by the database, not unreachable: find the record at fault
-                for record in batch:
-                    await self._insert([record])
+            if len(batch) == 1 or isinstance(exc, StoreUnavailable | OSError | TimeoutError):
+                self._failed(len(batch), exc)
                 return
-            self._failed(len(batch), exc)
+            # refused by the database, not unreachable: find the records at fault
+            refused: Exception | None = None
+            lost = 0
+            for record in batch:
+                try:
+                    await self._store.insert_audit([record])
+                except asyncio.CancelledError:
+                    raise
+                except Exception as one:
+                    refused, lost = one, lost + 1
+            self._written(len(batch) - lost)
+            if refused is not None:
+                self._failed(lost, refused)  # one line for the batch, not one per record
             return
-        self.written += len(batch)
-        self._metrics.audit_records.add({"outcome": "written"}, len(batch))
+        self._written(len(batch))
+
+    def _written(self, count: int) -> None:
+        self.written += count
+        self._metrics.audit_records.add({"outcome": "written"}, count)
 
     def _failed(self, count: int, exc: Exception) -> None:
         self.failed += count

@@ -6,6 +6,7 @@ queue is bounded by bytes as well as by count, and the look-up filters of
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -45,18 +46,23 @@ async def test_text_postgresql_cannot_store_is_escaped_not_lost(store: Store) ->
     assert rows[0].session_id == "s\ufffd" and rows[0].error == "oops\ufffd"
 
 
-async def test_a_batch_with_one_bad_record_keeps_the_others(store: Store) -> None:
+async def test_a_batch_with_bad_records_keeps_the_others(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     metrics = Metrics()
     audit = AuditLog(store, metrics, flush_interval=0.01)
     # a status no integer column holds: the database (or its driver) refuses the row
     for i in range(50):
-        audit.submit(record(i, status=2**70) if i == 17 else record(i))
-    await audit.flush()
+        audit.submit(record(i, status=2**70) if i in (17, 33) else record(i))
+    with caplog.at_level(logging.ERROR, logger="proxy.audit"):
+        await audit.flush()
     rows = await everything(store)
-    assert len(rows) == 49
-    assert "req-17" not in {r.request_id for r in rows}
-    assert audit.written == 49 and audit.failed == 1
+    assert len(rows) == 48
+    assert not {"req-17", "req-33"} & {r.request_id for r in rows}
+    assert audit.written == 48 and audit.failed == 2
     assert audit.queued_bytes == 0
+    lines = [r for r in caplog.records if r.getMessage() == "audit records could not be written"]
+    assert len(lines) == 1 and lines[0].records == 2  # type: ignore[attr-defined]
 
 
 async def test_the_queue_is_bounded_by_bytes(store: Store) -> None:
