@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from .adapters.discovery import discovery_request, parse_model_ids
 from .errors import ProxyError, Unavailable, UpstreamError, UpstreamTimeout
-from .masking import redact_secret
+from .masking import redact_secret, scrub_error
 
 if TYPE_CHECKING:
     from .provider import ProviderSupervisor
@@ -54,7 +54,8 @@ async def list_models(sup: ProviderSupervisor, *, within: float = 10.0) -> list[
         raise UpstreamError(f"could not list models at {host}: {exc.message}",
                             provider=spec.name) from None
     if resp.status >= 400:
-        refused = sup.adapter.parse_error(resp.status, body, resp.headers, spec.name)
+        refused = scrub_error(sup.adapter.parse_error(resp.status, body, resp.headers,
+                                                      spec.name), sup.secrets)
         detail = redact_secret(refused.message, secret)[:200]
         raise UpstreamError(f"{host} answered HTTP {resp.status} to the model listing: {detail}",
                             provider=spec.name)

@@ -57,6 +57,9 @@ def test_upstream_errors_echoing_secrets_are_scrubbed_everywhere(
                                    headers={"X-Team-Auth": HEADER_SECRET}, max_retries=0)
             admin.mapping("leaky-model", leaky["id"], "gpt-4o-mini")
             client = admin.client_key("scrub")
+            # the admin's model listing asks the upstream with a key too
+            listing = admin.http.get(f"/admin/providers/{leaky['id']}/models")
+            assert listing.status_code >= 400 and "Incorrect API key" in listing.text
             reply = _chat(proc, client, "leaky-model")
             assert reply.status_code == 503, reply.text
             assert "Incorrect API key provided" in reply.text  # the reason does get through
@@ -71,7 +74,8 @@ def test_upstream_errors_echoing_secrets_are_scrubbed_everywhere(
     assert "****" in reply.text and "****" in record["error"]
     for secret in (*LEAKY_KEYS, HEADER_SECRET):
         for where, text in (("response", reply.text), ("audit", str(record)),
-                            ("health", health), ("providers", providers), ("log", logs)):
+                            ("health", health), ("providers", providers),
+                            ("model listing", listing.text), ("log", logs)):
             assert secret not in text, f"{secret} in the {where}"
 
 
