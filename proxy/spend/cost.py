@@ -95,7 +95,7 @@ def worst_case_nanos(price: Price | None, input_tokens: int, output_tokens: int)
     """An upper bound of the cost (highest tier rates), rounded up to nano-dollars."""
     if price is None:
         return 0
-    pico = input_tokens * price.highest_input() + output_tokens * price.highest_output()
+    pico = input_tokens * price.highest_input + output_tokens * price.highest_output
     return -(-pico // 1000)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Budget", "MemoryLedger", "Refusal", "SpendKey"]
 
@@ -37,10 +37,11 @@ class Budget:
     limit: int  # nano-dollars
     label: str  # period label, e.g. "m:2024-05"
     expires_at: int = 0  # unix seconds after which the period's state may go (0: never)
+    #: (scope, ident, label): where its state and spend are kept
+    key: SpendKey = field(init=False, compare=False)
 
-    @property
-    def key(self) -> SpendKey:
-        return (self.scope, self.ident, self.label)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.scope, self.ident, self.label))
 
 
 @dataclass(frozen=True, slots=True)

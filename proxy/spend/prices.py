@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -48,12 +48,13 @@ class Price:
     #: "mapping" (config.pricing) or "builtin" (genai-prices)
     source: str
     context_window: int | None = None
+    #: the highest input and output rates of every tier (the worst case)
+    highest_input: int = field(init=False, compare=False)
+    highest_output: int = field(init=False, compare=False)
 
-    def highest_input(self) -> int:
-        return max(p for _, p in self.input)
-
-    def highest_output(self) -> int:
-        return max(p for _, p in self.output)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "highest_input", max(p for _, p in self.input))
+        object.__setattr__(self, "highest_output", max(p for _, p in self.output))
 
     def describe(self) -> dict[str, Any]:
         """USD per million tokens (base rates; tiers listed when there are any)."""

@@ -85,6 +85,7 @@ class Spend:
         self._day: tuple[int, int, int] | None = None
         self._labels: dict[str, tuple[str, int]] = {}  # period → (label, expiry)
         self._spend_keys: dict[tuple[int | None, str | None], tuple[SpendKey, ...]] = {}
+        self._budgets: dict[ClientKey, tuple[Budget, ...]] = {}
         self.recorder.on_tick = self._forget_old
 
     # -- admission -----------------------------------------------------------------------
@@ -99,12 +100,16 @@ class Spend:
             self._labels = {p: (period_label(p, now), _expiry(p, now))
                             for p in ("day", "month", "total")}
             self._spend_keys.clear()
+            self._budgets.clear()
         return now
 
     def budgets(self, client: ClientKey) -> tuple[Budget, ...]:
         if client.budget_nanos is None and client.tenant_budget_nanos is None:
             return ()
         now = self._today()
+        cached = self._budgets.get(client)
+        if cached is not None:
+            return cached
         out: list[Budget] = []
         if client.budget_nanos is not None and client.id is not None:
             out.append(self._budget("key", str(client.id), client.budget_nanos,
@@ -112,7 +117,10 @@ class Spend:
         if client.tenant_budget_nanos is not None and client.tenant:
             out.append(self._budget("tenant", client.tenant, client.tenant_budget_nanos,
                                     client.tenant_budget_period, now))
-        return tuple(out)
+        if len(self._budgets) > 100_000:  # keys replaced by reloads: start afresh
+            self._budgets.clear()
+        found = self._budgets[client] = tuple(out)
+        return found
 
     def _budget(self, scope: str, ident: str, limit: int, period: str,
                 now: datetime) -> Budget:
@@ -261,9 +269,11 @@ def _exceeded(refusal: Refusal, amount: int) -> BudgetExceeded:
     period = "period" if b.label == "total" else ("day" if b.label.startswith("d:") else "month")
     what = "API key" if b.scope == "key" else "tenant"
     left = format_usd(max(0, refusal.remaining))
-    return BudgetExceeded(
+    err = BudgetExceeded(
         f"This request could cost up to ${format_usd(amount)}, more than the ${left} left "
         f"in this {what}'s budget for the current {period}.",
     )
+    err.headers["x-should-retry"] = "false"  # the official SDKs would retry a 429 otherwise
+    return err
 
 

@@ -108,6 +108,7 @@ def _exactly(replies: list[httpx.Response], admitted: int) -> None:
     refused = [r for r in replies if r.status_code != 200]
     assert all(r.status_code == 429 for r in refused)
     for r in refused:
+        assert r.headers["x-should-retry"] == "false"
         err = r.json()["error"]
         assert (err["type"], err["code"]) == ("insufficient_quota", "budget_exceeded")
 
