@@ -33,6 +33,12 @@ COUNTERS = frozenset(
         "proxy_audit_records_total",
         "proxy_audit_payloads_total",
         "proxy_audit_pruned_total",
+        # spend, cache, hedging, console
+        "proxy_cost_usd_total",
+        "proxy_budget_exceeded_total",
+        "proxy_cache_requests_total",
+        "proxy_hedges_total",
+        "proxy_console_sign_in_failures_total",
     }
 )
 GAUGES = frozenset({
