@@ -91,6 +91,12 @@ def _search_result_part(block: dict[str, Any]) -> dict[str, Any]:
     return {"type": "text", "text": f"{head}\n{body}" if head else body}
 
 
+def _untranslatable(block: Any, where: str) -> InvalidRequest:
+    kind = block.get("type") if isinstance(block, dict) else None
+    return InvalidRequest(f"{where}: content blocks of type {kind!r} cannot be sent to this "
+                          "model's provider", param=where)
+
+
 def _tool_message(block: dict[str, Any], where: str) -> tuple[dict[str, Any], list[Any]]:
     tool_id = block.get("tool_use_id")
     if not isinstance(tool_id, str) or not tool_id:
@@ -106,8 +112,10 @@ def _tool_message(block: dict[str, Any], where: str) -> tuple[dict[str, Any], li
                 texts.append(str(_document_part(part, f"{where}.content.{j}").get("text", "")))
             elif isinstance(part, dict) and part.get("type") == "search_result":
                 texts.append(_search_result_part(part)["text"])
-            elif isinstance(part, dict):
+            elif isinstance(part, dict) and part.get("type") == "text":
                 texts.append(str(part.get("text") or ""))
+            else:
+                raise _untranslatable(part, f"{where}.content.{j}")
         text = "\n".join(texts)
     else:
         text = "" if content is None else str(content)
@@ -140,8 +148,7 @@ def _user(message: dict[str, Any], i: int, out: list[dict[str, Any]]) -> None:
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
-            raise InvalidRequest(f"{where}: content blocks of type {kind!r} cannot be sent to "
-                                 "this model's provider", param=where)
+            raise _untranslatable(block, where)
     parts = tool_images + parts
     if not parts:
         return
