@@ -174,6 +174,10 @@ class Settings:
         level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
         if level not in _LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be one of {sorted(_LOG_LEVELS)}, got {level!r}")
+        encryption_key = _str(env, "ENCRYPTION_KEY")
+        if encryption_key and any(e.strip() == "aws-kms:" for e in encryption_key.split(",")):
+            raise ConfigError("ENCRYPTION_KEY: an aws-kms: entry needs a key id or ARN "
+                              "(aws-kms:<key id or ARN>)")
         s3_endpoint = _str(env, "S3_ENDPOINT_URL")
         if s3_endpoint and not s3_endpoint.startswith(("http://", "https://")):
             raise ConfigError("S3_ENDPOINT_URL must be an http(s) URL")
@@ -196,7 +200,7 @@ class Settings:
             s3_bucket=_str(env, "S3_BUCKET") or "openai-proxy-payloads",
             s3_region=_str(env, "S3_REGION") or "us-east-1",
             secret_key=_str(env, "SECRET_KEY"),
-            encryption_key=_str(env, "ENCRYPTION_KEY"),
+            encryption_key=encryption_key,
             admin_api_key=_str(env, "ADMIN_API_KEY"),
             rate_limit_global_rpm=_int(env, "RATE_LIMIT_GLOBAL_RPM", 0),
             rate_limit_per_key_rpm=_int(env, "RATE_LIMIT_PER_KEY_RPM", 0),

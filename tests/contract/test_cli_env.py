@@ -52,3 +52,12 @@ def test_a_dotenv_file_is_read_and_an_invalid_value_names_the_variable(tmp_path:
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "RATE_LIMIT_PER_IP_RPM" in lines[0], result.stderr
+
+
+def test_a_kms_entry_without_a_key_id_is_a_configuration_error(tmp_path: Path) -> None:
+    """'Configuration errors exit 2 with one line naming the variable' (not exit 1, which
+    means a dependency is unreachable)."""
+    result = run(tmp_path, "check", env={"ENCRYPTION_KEY": "aws-kms:"})
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ENCRYPTION_KEY" in lines[0], result.stderr
