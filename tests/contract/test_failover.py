@@ -148,3 +148,18 @@ def test_an_open_circuit_skips_the_provider_and_is_not_an_attempt(
     assert resp.headers["x-proxy-provider"] == names[1]
     assert resp.headers["x-proxy-attempts"] == "1"
     assert hits(one) == 2
+
+
+def test_a_long_retry_after_on_the_last_entry_reaches_the_client(
+    demo: ProxyProcess, upstreams: Pair
+) -> None:
+    """A 429 is retryable; a Retry-After over max_retry_wait is not waited out: with no
+    entry left the client gets the 429 with a Retry-After at once."""
+    one, _ = upstreams
+    alias, _ = chain(demo, (one.base_url, {"max_retry_wait": 2}))
+    one.add_fault(status=429, retry_after=30, times=-1)
+    started = time.monotonic()
+    resp = post(demo, alias)
+    assert time.monotonic() - started < 3
+    assert resp.status_code == 429, resp.text
+    assert float(resp.headers["Retry-After"]) >= 2
