@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -35,8 +36,7 @@ from .appkeys import (
     TRACING,
 )
 from .audit import AuditLog, AuditRetention
-from .cache import Backend, MemoryBackend, RedisBackend, ResponseCache
-from .circuit_share import SharedCircuits
+from .cache import Backend, MemoryBackend, ResponseCache
 from .config import Settings
 from .crypto import KeyRing
 from .demo import seed_demo
@@ -46,8 +46,7 @@ from .limits import Limits
 from .metrics import Metrics
 from .observer import GatewayObserver
 from .payloads import build_payload_store
-from .ratelimit import FailoverRateLimiter, build_rate_limiter
-from .ratelimit.redis_backend import connect_redis
+from .ratelimit import build_rate_limiter
 from .responses.state import ResponseState
 from .router import Router
 from .spend.service import Spend
@@ -55,6 +54,9 @@ from .state import Gateway
 from .store import apply_migrations, open_store
 from .store.base import Store
 from .tracing import start_tracing
+
+if TYPE_CHECKING:
+    from .circuit_share import SharedCircuits
 
 __all__ = ["build_app"]
 
@@ -150,6 +152,9 @@ async def _cache_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     backend: Backend
     if settings.redis_url:
+        from .cache.redis_backend import RedisBackend  # the redis client, only when used
+        from .ratelimit.redis_backend import connect_redis
+
         backend = RedisBackend(connect_redis(settings.redis_url))
     else:
         backend = MemoryBackend(settings.cache_max_bytes)
@@ -167,8 +172,9 @@ async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics.ratelimit_fallback.inc({})
 
     limiter = build_rate_limiter(settings.redis_url, on_fallback=on_fallback)
-    if isinstance(limiter, FailoverRateLimiter):
-        await limiter.warm_up()
+    warm_up = getattr(limiter, "warm_up", None)  # Redis: connect and load the scripts
+    if warm_up is not None:
+        await warm_up()
     app[LIMITS] = Limits(limiter, settings, metrics)
     try:
         yield
@@ -231,6 +237,8 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = [asyncio.create_task(gateway.sync_forever(), name="config-sync")]
     shared: SharedCircuits | None = None
     if settings.share_circuit_state and settings.redis_url:
+        from .circuit_share import SharedCircuits  # the redis client, only when used
+
         shared = SharedCircuits(settings.redis_url, root)
         observer.on_circuit_open = shared.publish
         tasks.append(asyncio.create_task(shared.run(), name="circuit-share"))

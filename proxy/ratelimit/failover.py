@@ -1,4 +1,4 @@
-"""Redis first, the in-process limiter when Redis is unreachable; and the factory.
+"""Redis first, the in-process limiter when Redis is unreachable.
 
 Every Redis operation runs under a short deadline. A failed call is answered by the
 in-process limiter (fail-open, the default); no exception reaches the caller. Redis is
@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 
 from redis.exceptions import RedisError
 
-from .base import DEFAULT_WINDOW, Decision, Limit, RateLimiter
+from .base import Decision, Limit
 from .memory import MemoryRateLimiter
-from .redis_backend import RedisRateLimiter, connect_redis
+from .redis_backend import RedisRateLimiter
 
-__all__ = ["FailoverRateLimiter", "build_rate_limiter"]
+__all__ = ["UNAVAILABLE_SCOPE", "FailoverRateLimiter"]
 
 log = logging.getLogger(__name__)
 
@@ -155,25 +155,3 @@ class FailoverRateLimiter:
         if self._down and probe:
             self._down = False
             log.warning("rate limiter: Redis is back; shared limits resumed")
-
-
-def build_rate_limiter(
-    redis_url: str | None,
-    *,
-    on_fallback: Callable[[str], None] | None = None,
-    window: float = DEFAULT_WINDOW,
-    prefix: str = "rl:",
-    timeout: float = 0.25,
-    backoff: float = 1.0,
-    fail_open: bool = True,
-) -> RateLimiter:
-    """In-process when ``redis_url`` is empty, else Redis with the in-process fallback.
-    Connects lazily: building never touches the network."""
-    fallback = MemoryRateLimiter(window=window)
-    if not redis_url:
-        return fallback
-    primary = RedisRateLimiter(connect_redis(redis_url, timeout=timeout), window=window, prefix=prefix)
-    return FailoverRateLimiter(
-        primary, fallback, on_fallback=on_fallback, timeout=timeout, backoff=backoff,
-        fail_open=fail_open,
-    )
