@@ -64,6 +64,11 @@ class SSEParser:
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         partial = self._partial
+        if (not partial.parts and chunk.find(b"\n") == len(chunk) - 2
+                and chunk.endswith(b"\n\n") and chunk.startswith(b"data: ")
+                and b"\r" not in chunk and not self._data and self._event is None
+                and len(chunk) - 8 <= self._limit):
+            return [(None, chunk[6:-2])]  # the usual read: exactly one one-line event
         if b"\n" not in chunk:  # no line ends here: set it aside, unscanned from now on
             if chunk:
                 partial.add(chunk)
