@@ -185,8 +185,12 @@ async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _spend_ctx(app: web.Application) -> AsyncIterator[None]:
     """Budgets (shared through Redis when configured) and the spend writer."""
     settings = app[SETTINGS]
-    # budgets wait longer than the limiter before falling back: money, not a rate
-    redis = connect_redis(settings.redis_url, timeout=2.0) if settings.redis_url else None
+    redis = None
+    if settings.redis_url:
+        from .ratelimit.redis_backend import connect_redis  # the redis client, only when used
+
+        # budgets wait longer than the limiter before falling back: money, not a rate
+        redis = connect_redis(settings.redis_url, timeout=2.0)
     spend = Spend(app[_STORE], app[METRICS], redis=redis, redis_timeout=2.0)
     app[SPEND] = spend
     if spend.redis is not None:

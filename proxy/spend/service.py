@@ -25,10 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any
 
 from supervisors.errors import BudgetExceeded
 
@@ -42,13 +39,16 @@ from .ledger import Budget, MemoryLedger, Refusal, SpendKey
 from .periods import period_end, period_label, period_labels
 from .prices import Price, PriceTable
 from .recorder import SpendRecorder
-from .redis_ledger import RedisLedger
+
+if TYPE_CHECKING:  # the redis client is imported only when budgets are shared through it
+    from redis.asyncio import Redis
+
+    from .redis_ledger import RedisLedger
 
 __all__ = ["Reservation", "Spend"]
 
 log = logging.getLogger("proxy.spend")
 
-_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 _KEEP_AFTER_PERIOD = timedelta(days=2)
 
 
@@ -74,8 +74,15 @@ class Spend:
         self.prices = PriceTable()
         self.recorder = SpendRecorder(store, interval=flush_interval)
         self.memory = MemoryLedger(self.recorder.load)
-        self.redis = (RedisLedger(redis, self.recorder.load, hold=hold, timeout=redis_timeout)
-                      if redis is not None else None)
+        self.redis: RedisLedger | None = None
+        self._redis_failures: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+        if redis is not None:
+            from redis.exceptions import RedisError
+
+            from .redis_ledger import RedisLedger
+
+            self.redis = RedisLedger(redis, self.recorder.load, hold=hold, timeout=redis_timeout)
+            self._redis_failures = (RedisError, OSError, TimeoutError)
         self._metrics = metrics
         self._now = now
         self._redis_down_until = 0.0
@@ -141,7 +148,7 @@ class Spend:
             rid = self.redis.new_id()
             try:
                 refusal = await self.redis.reserve(budgets, amount, rid)
-            except _REDIS_FAILURES as exc:
+            except self._redis_failures as exc:
                 self._redis_failed(exc)
                 rid = None
                 refusal = await self.memory.reserve(budgets, amount)
