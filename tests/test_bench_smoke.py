@@ -111,3 +111,33 @@ def test_quick_comparison_phases_measure_every_variant_and_lose_no_audit_record(
     assert all(code == 0 for code in doc["exit_codes"].values()), doc["exit_codes"]
     for heading in ("== audit", "== limits", "== workers", "none lost"):
         assert heading in run.stdout
+
+
+def test_quick_features_phase_and_the_one_summary_table(tmp_path: Path) -> None:
+    """Tracing at 100 % (exported to the bench's own OTLP sink) beside a gateway without
+    it, budgets beside no budget, and the summary table that puts every ingress and
+    feature beside chat and the floor."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench"), "--quick", "--targets",
+         "floor,proxy", "--phases", "closed,stream,budgets,features", "--json", str(out)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=80,
+    )
+    assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-4000:]}"
+    doc = json.loads(out.read_text())
+    assert doc["errors"] == 0 and doc["malformed"] == 0
+    features = doc["compare"]["features"]
+    assert set(features["variants"]) == {"plain", "tracing"}
+    for name, variant in features["variants"].items():
+        assert variant["closed"]["ok"] > 0 and variant["errors"] == 0, name
+    assert features["otlp_exports"] > 0 and features["problem"] is None
+    assert all(r > 0 for r in features["cpu_ratio_to_plain"].values())
+    cases = {row["case"]: row for row in doc["summary"]}
+    chat = cases["chat completions, whole"]
+    assert chat["x_floor"] > 0 and chat["target"] == "≤ 1.4× floor"
+    assert isinstance(chat["holds"], bool)
+    assert cases["chat completions, streamed, per chunk"]["x_floor"] > 0
+    budget = next(r for c, r in cases.items() if c.startswith("budget-checked key (reserve"))
+    assert budget["x_chat"] > 0 and isinstance(budget["holds"], bool)
+    assert any(c.startswith("tracing on, 100 %") for c in cases)
+    assert "| chat completions, whole |" in run.stdout and "== features" in run.stdout

@@ -8,6 +8,7 @@
 ``workers``  ``serve --workers 1`` vs ``--workers 2``, not pinned: closed-loop throughput.
 ``budgets``  no budget vs a budget on the bench key, in process and with Redis, whole and
              streamed (``budget_phase``).
+``features`` tracing off vs on at 100 % sampling, exported to a local OTLP sink (``features``).
 
 Every load runs in two halves, in the order A B … B A, so a drift in the machine's load
 falls on every variant alike. Audit and limits variants are pinned to the core of the
@@ -33,7 +34,7 @@ from .variants import Gateway, Running, Variant, audit_rows, metric, running_var
 
 __all__ = ["EXTRA_PHASES", "Extras", "count_errors"]
 
-EXTRA_PHASES = ("audit", "limits", "workers", "budgets")
+EXTRA_PHASES = ("audit", "limits", "workers", "budgets", "features")
 ON = {"RATE_LIMIT_GLOBAL_RPM": "1000000000", "RATE_LIMIT_PER_KEY_RPM": "1000000000",
       "RATE_LIMIT_PER_TENANT_RPM": "1000000000", "RATE_LIMIT_PER_IP_RPM": "1000000000"}
 OFF = dict.fromkeys(ON, "0")
@@ -77,6 +78,11 @@ class Extras:
             from .budget_phase import budgets_phase
 
             return budgets_phase(self)
+        if phase == "features":
+            from .features import features_phase
+            from .variants import free_port
+
+            return features_phase(self, free_port())
         return {"audit": self.audit, "limits": self.limits, "workers": self.workers}[phase]()
 
     # -- measuring ---------------------------------------------------------------------------

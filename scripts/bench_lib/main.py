@@ -40,6 +40,7 @@ from .phases import PHASES, QUICK, Bench, Plan
 from .procs import Proc, cores, get, seed_gateway
 from .report import check_targets, render
 from .report_compare import render_compare
+from .summary import render_summary, summary_rows
 from .variants import Gateway, all_cpus
 
 __all__ = ["main"]
@@ -261,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     checks = check_targets(results)
+    summary = summary_rows(results, compare)
     x_errors, x_malformed = count_errors(compare)
     errors = sum(r["errors"] for r in results.values()) + x_errors
     malformed = sum(r["malformed"] for r in results.values()) + x_malformed
@@ -273,13 +275,17 @@ def main(argv: list[str] | None = None) -> int:
         "floor_figures": {c["figure"]: c["floor"] for c in checks},
         "proxy_metrics": proxy_metrics, "exit_codes": exits, "errors": errors,
         "malformed": malformed, "seconds": round(time.monotonic() - started, 1),
-        "profile": profile, "compare": compare,
+        "profile": profile, "compare": compare, "summary": summary,
     }
     Path(args.json).write_text(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     if results:
         print(render(results, checks))
     if compare:
         print(("\n" if results else "") + render_compare(compare))
+    if summary:
+        print("\nEvery ingress and feature, same run (× chat: the chat figure measured "
+              "beside it; × floor: the floor's whole request or chunk):\n"
+              + render_summary(summary))
     print(f"\n{errors} errors, {malformed} malformed SSE events, {doc['seconds']} s; "
           f"JSON: {args.json}" + (f"; temp dir kept: {tmp}" if args.keep else ""))
     for name, res in results.items():
@@ -293,6 +299,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name} errors: {kinds}", file=sys.stderr)
     if errors or malformed:
         return 1
-    if args.strict and any(c["holds"] is False for c in checks):
+    if args.strict and any(c["holds"] is False for c in [*checks, *summary]):
         return 1
     return 0

@@ -102,6 +102,15 @@ def _workers(res: Result) -> list[str]:
     return lines
 
 
+def _features(res: Result) -> list[str]:
+    lines = ["== features: tracing off vs on at 100 % sampling (OTLP/HTTP to a local sink) =="]
+    lines += _table(res["variants"], [("plain", "tracing off"), ("tracing", "tracing on")],
+                    [("on/off", "tracing", "plain", "ratio")])
+    lines.append(f"OTLP export requests received by the sink: {fmt(res['otlp_exports'])}"
+                 + (f"; PROBLEM: {res['problem']}" if res["problem"] else ""))
+    return lines
+
+
 def _error_kinds(res: Result) -> list[str]:
     lines = []
     for name, variant in res.get("variants", {}).items():
@@ -116,7 +125,8 @@ def _error_kinds(res: Result) -> list[str]:
 
 def render_compare(extras: Result) -> str:
     parts = []
-    for phase, render in (("audit", _audit), ("limits", _limits), ("workers", _workers)):
+    for phase, render in (("audit", _audit), ("limits", _limits), ("workers", _workers),
+                          ("features", _features)):
         if phase not in extras:
             continue
         res = extras[phase]

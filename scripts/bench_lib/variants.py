@@ -22,7 +22,7 @@ import orjson
 from .loads import Target
 from .procs import Proc, get, seed_gateway
 
-__all__ = ["Gateway", "Running", "Variant", "all_cpus", "audit_rows", "metric",
+__all__ = ["Gateway", "Running", "Variant", "all_cpus", "audit_rows", "free_port", "metric",
            "running_variants"]
 
 
@@ -78,7 +78,7 @@ class Running:
         return self.exit_code
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -105,7 +105,7 @@ def _start(gw: Gateway, v: Variant, procs: list[Proc], timeout: float = 60.0) ->
         env["DATABASE_URL"], gw.encryption_key, gw.secret_key, upstream_base=gw.upstream_base,
         upstream_key=gw.upstream_key, client_key=gw.client_key, models=list(gw.models),
         max_concurrency=gw.max_concurrency, tpm_limit=v.tpm_limit, budget_usd=v.budget_usd))
-    port = _free_port()
+    port = free_port()
     cmd = shlex.split(gw.proxy_cmd.format(python=shlex.quote(sys.executable), port=port))
     proc = Proc(f"proxy-{v.name}", [*cmd, *v.args], env=env, cwd=data, log=data / "proxy.log",
                 core=gw.core_mid if v.pinned else gw.all_cpus)
