@@ -38,8 +38,9 @@ class _AiohttpResponse:
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self._resp = resp
         self.status = resp.status
-        # lower-cased view for the adapters' parse_error / parse_retry_after
-        self.headers: Mapping[str, str] = {k.lower(): v for k, v in resp.headers.items()}
+        # case-insensitive already (the adapters' parse_error / parse_retry_after look up
+        # lower-case names): no copy per response
+        self.headers: Mapping[str, str] = resp.headers
 
     async def read(self, limit: int) -> bytes:
         content = self._resp.content
