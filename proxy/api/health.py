@@ -8,7 +8,6 @@ import orjson
 from aiohttp import web
 
 from ..appkeys import GATEWAY, LIMITS, METRICS, PAYLOADS
-from ..ratelimit import FailoverRateLimiter
 
 __all__ = ["setup_routes"]
 
@@ -47,9 +46,11 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     up = app[METRICS].dependency_up
-    limiter = app[LIMITS].limiter
-    if isinstance(limiter, FailoverRateLimiter):
-        up.set({"dependency": "redis"}, 0 if limiter.degraded else 1)
+    # only the Redis limiter (with its in-process fallback) has ``degraded``; asked by
+    # attribute so that a gateway without Redis never imports the redis client
+    degraded = getattr(app[LIMITS].limiter, "degraded", None)
+    if degraded is not None:
+        up.set({"dependency": "redis"}, 0 if degraded else 1)
     payloads = app.get(PAYLOADS)
     if payloads is not None:
         up.set({"dependency": "payload_store"}, 1 if payloads.status()["ok"] else 0)
