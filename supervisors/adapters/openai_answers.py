@@ -61,11 +61,12 @@ def _choices(obj: dict[str, Any], field: str | None) -> list[Any]:
         return []
     if choices.__class__ is not list:
         raise _bad("choices is not an array")
-    for choice in choices:
+    for choice in choices:  # the checks of ``_optional``, inlined: this runs per chunk
         if choice.__class__ is not dict:
             raise _bad("a choice is not an object")
-        if not (_optional(choice.get("index"), int)
-                and _optional(choice.get("finish_reason"), str)):
+        index, finish = choice.get("index"), choice.get("finish_reason")
+        if not ((index is None or index.__class__ is int)
+                and (finish is None or finish.__class__ is str)):
             raise _bad("a choice's index or finish_reason has the wrong type")
         if field is None:  # a text completion
             if not _optional(choice.get("text"), str):
@@ -76,10 +77,13 @@ def _choices(obj: dict[str, Any], field: str | None) -> list[Any]:
             continue
         if message.__class__ is not dict:
             raise _bad(f"a choice's {field} is not an object")
-        if not (_optional(message.get("content"), str)
-                and _optional(message.get("refusal"), str)):
+        content, refusal = message.get("content"), message.get("refusal")
+        if not ((content is None or content.__class__ is str)
+                and (refusal is None or refusal.__class__ is str)):
             raise _bad(f"a choice's {field} content is not a string")
-        _tool_calls(message.get("tool_calls"), partial=field == "delta")
+        calls = message.get("tool_calls")
+        if calls is not None:
+            _tool_calls(calls, partial=field == "delta")
     return choices
 
 
