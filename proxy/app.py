@@ -129,9 +129,7 @@ async def _responses_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)
         await state.flush()
 
 
@@ -204,9 +202,7 @@ async def _spend_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)
         try:
             await spend.close()
         finally:
@@ -250,9 +246,7 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
         await gateway.store.listen(gateway.notify)
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)
         await root.stop(grace=min(5.0, settings.shutdown_timeout))
         if shared is not None:
             await shared.aclose()
@@ -276,9 +270,7 @@ async def _audit_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(tasks)
         try:
             await audit.flush()
         finally:
@@ -291,3 +283,10 @@ async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = list(background)
     if tasks:
         await asyncio.wait(tasks, timeout=5.0)
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Stop a context's background tasks and wait until they have."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
