@@ -16,7 +16,9 @@ Decisions worth knowing:
   in ``x-proxy-ignored-tools``; a ``tool_choice`` forcing one of them is a 400.
 * ``tool_choice``: ``auto``/``any``/``tool``/``none`` → ``auto``/``required``/the function/
   ``none``; ``disable_parallel_tool_use`` → ``parallel_tool_calls: false``.
-* ``max_tokens`` → ``max_completion_tokens`` (``openai``) or ``max_tokens``;
+* ``max_tokens`` → ``max_completion_tokens`` (``openai``) or ``max_tokens``, at most the
+  hop's output cap (``output_cap``: the mapping's ``config.max_tokens``, else the model's
+  known output limit);
   ``stop_sequences`` → ``stop``; ``temperature``, ``top_p``; ``top_k`` where the provider
   has it (not ``openai``: a 400 naming it); ``metadata.user_id`` → ``user``;
   ``output_config.format`` (JSON schema) → ``response_format``; ``thinking`` /
@@ -35,6 +37,7 @@ import orjson
 from supervisors.errors import InvalidRequest
 
 from ..routing import Hop
+from .output_cap import output_cap
 
 __all__ = ["to_chat"]
 
@@ -266,7 +269,8 @@ def to_chat(body: dict[str, Any], hop: Hop, *, stream: bool) -> tuple[dict[str, 
         system) else []
     chat: dict[str, Any] = {"model": hop.model, "messages": messages + turns}
     limit = "max_completion_tokens" if hop.provider_type == "openai" else "max_tokens"
-    chat[limit] = body["max_tokens"]
+    cap = output_cap(hop)
+    chat[limit] = body["max_tokens"] if cap is None else min(body["max_tokens"], cap)
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             chat[name] = body[name]

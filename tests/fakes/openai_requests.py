@@ -25,6 +25,8 @@ ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _ROLE_MAP: dict[str, Role] = {"system": "system", "developer": "system", "user": "user",
                               "assistant": "assistant", "tool": "tool", "function": "tool"}
 LEGACY_DEFAULT_MAX_TOKENS = 16
+#: completion tokens a model can write at most (api.openai.com refuses a larger limit)
+OUTPUT_LIMITS = {"gpt-4o": 16_384, "gpt-4o-mini": 16_384, "gpt-3.5-turbo": 4_096}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,16 @@ def _check_messages(messages: list[Any]) -> Problem | None:
     return None
 
 
+def _output_limit(body: dict[str, Any]) -> Problem | None:
+    limit = OUTPUT_LIMITS.get(body["model"])
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if limit is not None and isinstance(value, int) and value > limit:
+            return Problem(f"{name} is too large: {value}. This model supports at most "
+                           f"{limit} completion tokens, whereas you provided {value}.", name)
+    return None
+
+
 def validate_chat(body: dict[str, Any]) -> Problem | None:
     if not isinstance(body.get("model"), str) or not body["model"]:
         return Problem("you must provide a model parameter")
@@ -95,6 +107,8 @@ def validate_chat(body: dict[str, Any]) -> Problem | None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             return Problem(f"Invalid '{name}': integer below minimum value. Expected a value >= 1, "
                            f"but got {value} instead.", name, "integer_below_min_value")
+    if (problem := _output_limit(body)) is not None:
+        return problem
     if body.get("stream_options") is not None and not body.get("stream"):
         return Problem("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
                        "stream_options", None)

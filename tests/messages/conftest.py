@@ -3,6 +3,7 @@ upstreams and the in-process mock, driven with the official ``anthropic`` SDK.
 
     claude        anthropic (native)   claude-sonnet-4-5
     gpt           openai (translated)  gpt-4o-mini
+    gpt-capped    openai (translated)  gpt-4o-mini, config max_tokens 100 (an output cap)
     llama         ollama (translated)  llama3.2
     mock          mock (translated)    mock-model
     chain         claude-primary (anthropic) → chain-openai (openai), for fallback/resume
@@ -51,6 +52,7 @@ def m_gateway(tmp_path_factory: pytest.TempPathFactory,
         oai = admin.provider("gpt", "openai", m_fakes["openai"].base_url, keys=[OPENAI_KEY],
                              **common)
         admin.mapping("gpt", oai["id"], "gpt-4o-mini")
+        admin.mapping("gpt-capped", oai["id"], "gpt-4o-mini", max_tokens=100)
         llama = admin.provider("llama", "ollama", m_fakes["ollama"].base_url, **common)
         admin.mapping("llama", llama["id"], "llama3.2")
         mock = admin.provider("mock", "mock", "", **common)
