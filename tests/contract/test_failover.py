@@ -4,6 +4,7 @@ two fake upstreams behind one alias, faults injected, client-visible outcome and
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -163,3 +164,24 @@ def test_a_long_retry_after_on_the_last_entry_reaches_the_client(
     assert time.monotonic() - started < 3
     assert resp.status_code == 429, resp.text
     assert float(resp.headers["Retry-After"]) >= 2
+
+
+def test_half_open_lets_exactly_one_probe_through_under_concurrency(
+    demo: ProxyProcess, upstreams: Pair
+) -> None:
+    """'after recovery_timeout one probe request goes through (half-open)': concurrent
+    requests meanwhile are served by the next entry, and the probe's success closes it."""
+    one, two = upstreams
+    alias, names = chain(demo, (one.base_url, {"max_retries": 0, "failure_threshold": 1,
+                                               "recovery_timeout": 1}), (two.base_url, {}))
+    one.add_fault(status=503, times=1)
+    assert post(demo, alias).headers["x-proxy-provider"] == names[1]  # opens the circuit
+    time.sleep(1.2)
+    one.add_fault(delay_ms=1000, times=-1)  # recovered, but slow: the probe stays in flight
+    with ThreadPoolExecutor(6) as pool:
+        served = list(pool.map(lambda _: post(demo, alias).headers["x-proxy-provider"],
+                               range(6)))
+    assert hits(one) == 2  # the failure that opened it, and one probe
+    assert served.count(names[0]) == 1 and served.count(names[1]) == 5, served
+    one.clear_faults()
+    assert post(demo, alias).headers["x-proxy-provider"] == names[0]  # closed again
