@@ -76,6 +76,8 @@ def _from_http_exception(exc: web.HTTPException) -> ProxyError:
     if exc.status == 405:
         err = InvalidRequest("Method not allowed for this URL.", code="method_not_allowed")
         err.status = 405
+        if "Allow" in exc.headers:  # RFC 9110: a 405 names the methods the URL takes
+            err.headers["Allow"] = exc.headers["Allow"]
         return err
     err = InvalidRequest(exc.reason or "Bad request.")
     err.status = exc.status if 400 <= exc.status < 500 else 400

@@ -98,3 +98,12 @@ def test_every_response_carries_the_clients_request_id(demo: ProxyProcess) -> No
                              json={"model": "gpt-3.5-turbo", "messages": ASK}, timeout=10)
         assert resp.headers["x-request-id"] == "rid-7", (path, resp.status_code)
     assert httpx.get(demo.url + "/health", timeout=10).headers["x-request-id"]
+
+
+def test_a_wrong_method_is_a_405_in_the_error_shape_naming_the_allowed_ones(
+    demo: ProxyProcess
+) -> None:
+    resp = httpx.delete(demo.url + "/v1/chat/completions", headers=AUTH, timeout=10)
+    assert resp.status_code == 405
+    assert set(resp.json()["error"]) == {"message", "type", "param", "code"}
+    assert "POST" in resp.headers["Allow"]
