@@ -185,3 +185,23 @@ def test_half_open_lets_exactly_one_probe_through_under_concurrency(
     assert served.count(names[0]) == 1 and served.count(names[1]) == 5, served
     one.clear_faults()
     assert post(demo, alias).headers["x-proxy-provider"] == names[0]  # closed again
+
+
+def test_slow_first_token_fails_over_on_every_streaming_front_end(
+    demo: ProxyProcess, upstreams: Pair
+) -> None:
+    """'the proxy holds its own response until that chunk, so a slow first token still
+    fails over' — /v1/messages and /v1/responses streams too."""
+    one, two = upstreams
+    alias, names = chain(demo, (one.base_url, {"first_token_timeout": 1.0}), (two.base_url, {}))
+    one.add_fault(first_token_delay_ms=5000, times=-1)
+    for path, body, marker in (
+        ("/v1/messages", {"max_tokens": 32, "messages": BODY["messages"]}, "message_stop"),
+        ("/v1/responses", {"input": "tokens:5"}, "response.completed"),
+    ):
+        with httpx.stream("POST", demo.url + path, json={"model": alias, "stream": True, **body},
+                          headers={"Authorization": f"Bearer {DEMO_KEY}"}, timeout=30) as resp:
+            text = resp.read().decode()
+        assert resp.status_code == 200, (path, text[:300])
+        assert resp.headers["x-proxy-provider"] == names[1], path
+        assert marker in text and "word4" in text, (path, text[-300:])
