@@ -3,8 +3,10 @@ two fake upstreams behind one alias, faults injected, client-visible outcome and
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -205,3 +207,32 @@ def test_slow_first_token_fails_over_on_every_streaming_front_end(
         assert resp.status_code == 200, (path, text[:300])
         assert resp.headers["x-proxy-provider"] == names[1], path
         assert marker in text and "word4" in text, (path, text[-300:])
+
+
+def stream_events(gateway: ProxyProcess, alias: str) -> list[dict[str, Any]]:
+    with httpx.stream("POST", gateway.url + "/v1/chat/completions", timeout=30,
+                      json={"model": alias, **BODY, "stream": True},
+                      headers={"Authorization": f"Bearer {DEMO_KEY}"}) as resp:
+        assert resp.status_code == 200
+        return [json.loads(line[6:]) for line in resp.iter_lines() if line.startswith("data: {")]
+
+
+def test_a_cut_stream_resumes_and_an_unresumable_one_ends_in_band(
+    demo: ProxyProcess, upstreams: Pair
+) -> None:
+    """'The client sees one uninterrupted stream'; otherwise the in-band error event, and
+    finish_reason is never stop for a truncated answer."""
+    one, two = upstreams
+    alias, _ = chain(demo, (one.base_url, {"max_retries": 0}), (two.base_url, {}))
+    one.add_fault(cut_after_chunks=2, times=1)
+    events = stream_events(demo, alias)
+    text = "".join(str(c["delta"].get("content") or "")
+                   for e in events for c in e.get("choices", []))
+    assert text == ANSWER
+    alone, _ = chain(demo, (one.base_url, {"max_retries": 0}))
+    one.add_fault(cut_after_chunks=2, times=1)
+    events = stream_events(demo, alone)
+    assert "error" in events[-1] and set(events[-1]["error"]) >= {"message"}
+    finishes = [c.get("finish_reason") for e in events
+                for c in e.get("choices", [])]
+    assert "stop" not in finishes
