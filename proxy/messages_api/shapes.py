@@ -5,8 +5,8 @@ its index (``messages.1.content.0.tool_use.input: Input should be a valid dictio
 ``None`` counts as "not given" for optional fields. Every check raises ``InvalidRequest``
 (400 ``invalid_request_error``) with the path as its ``param``.
 
-``content_block`` checks the block types the gateway reads or translates; a block of
-another type only needs a string ``type`` here (it goes as it is to ``anthropic`` hops;
+``blocks`` checks the block types the gateway reads or translates; a block of another
+type only needs a string ``type`` here (it goes as it is to ``anthropic`` hops;
 ``messages_api.request`` decides for the others).
 """
 
@@ -23,7 +23,6 @@ __all__ = [
     "LIST",
     "STRING",
     "blocks",
-    "content_block",
     "fail",
     "optional",
     "required",
@@ -39,6 +38,7 @@ _IMAGE_SOURCES = ("base64", "url", "file")
 _DOCUMENT_SOURCES = ("base64", "text", "content", "url", "file")
 
 Kind = type | tuple[type, ...]
+_DICT_OR_NONE = (dict, type(None))
 
 
 def fail(path: str, message: str) -> InvalidRequest:
@@ -109,19 +109,30 @@ def _image(block: dict[str, Any], at: str) -> None:
     _image_source(required(block, "source", dict, at), f"{at}.source")
 
 
-def blocks(value: Any, at: str, allowed: tuple[str, ...] | None) -> None:
-    """A list of blocks of the ``allowed`` types (``None``: any type, known ones checked)."""
+def blocks(value: list[Any], at: str, allowed: tuple[str, ...] | None) -> None:
+    """A list of content blocks at path ``at``, of the ``allowed`` types (``None``: any
+    type; unknown ones need only a string ``type``). Paths are built only for known blocks
+    and failures: this runs for every block of every request."""
     for k, block in enumerate(value):
-        where = f"{at}.{k}"
-        if not isinstance(block, dict):
-            raise fail(where, DICT)
-        if allowed is None:
-            kind = block.get("type")
-            if not isinstance(kind, str) or not kind:
-                raise fail(where, "Unable to extract tag using discriminator 'type'")
-        else:
-            kind = tag_of(block, where, allowed)
-        content_block(block, where, kind)
+        kind = block.get("type") if isinstance(block, dict) else None
+        check = _BLOCKS.get(kind) if isinstance(kind, str) else None
+        if check is None or (allowed is not None and kind not in allowed):
+            _unchecked(block, f"{at}.{k}", allowed)
+            continue
+        where = f"{at}.{k}.{kind}"
+        check(block, where)
+        if not isinstance(block.get("cache_control"), _DICT_OR_NONE):
+            raise fail(f"{where}.cache_control", DICT)
+
+
+def _unchecked(block: Any, at: str, allowed: tuple[str, ...] | None) -> None:
+    """A block with no checker of its own: refused unless an unknown type is allowed."""
+    if not isinstance(block, dict):
+        raise fail(at, DICT)
+    if allowed is not None:
+        tag_of(block, at, allowed)
+    elif not isinstance(block.get("type"), str) or not block["type"]:
+        raise fail(at, "Unable to extract tag using discriminator 'type'")
 
 
 def _document(block: dict[str, Any], at: str) -> None:
@@ -179,13 +190,3 @@ _BLOCKS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "tool_result": _tool_result, "search_result": _search_result, "thinking": _thinking,
     "redacted_thinking": _redacted_thinking,
 }
-
-
-def content_block(block: dict[str, Any], at: str, kind: str) -> None:
-    """The fields of a block of type ``kind`` at path ``at`` (unknown types: none)."""
-    check = _BLOCKS.get(kind)
-    if check is None:
-        return
-    where = f"{at}.{kind}"
-    check(block, where)
-    optional(block, "cache_control", dict, where)

@@ -42,21 +42,20 @@ def _number(body: dict[str, Any], name: str, high: float | None) -> None:
 
 
 def _message(message: Any, i: int, last: bool) -> None:
-    at = f"messages.{i}"
     if not isinstance(message, dict):
-        raise fail(at, DICT)
+        raise fail(f"messages.{i}", DICT)
     role = message.get("role")
     if not isinstance(role, str) or role not in _ROLES:
-        raise fail(f"{at}.role", "Input should be 'user' or 'assistant'")
+        raise fail(f"messages.{i}.role", "Input should be 'user' or 'assistant'")
     content = message.get("content")
     if isinstance(content, str):
         return
     if not isinstance(content, list):
-        raise fail(f"{at}.content", "Field required" if content is None
+        raise fail(f"messages.{i}.content", "Field required" if content is None
                    else "Input should be a valid string or list")
     if not content and not (last and role == "assistant"):
-        raise fail(at, _EMPTY)
-    blocks(content, f"{at}.content", None)
+        raise fail(f"messages.{i}", _EMPTY)
+    blocks(content, f"messages.{i}.content", None)
 
 
 def _system(system: Any) -> None:
