@@ -8,7 +8,10 @@ Decisions worth knowing:
   with a text or content source → text, a base64 PDF → a ``file`` part; ``search_result``
   → text; ``tool_result`` → a ``tool`` message (string or block content; images in it
   follow in a user message; ``is_error`` → the text starts with ``Error:``), placed before
-  the user's other blocks as chat APIs require. Thinking blocks are left out.
+  the user's other blocks as chat APIs require. Thinking blocks are left out, and so are
+  ``tool_reference`` blocks in a tool result (they load a deferred tool definition for
+  Anthropic's tool search; Claude Code sends them; the tools themselves are translated).
+  Any other block type is a 400 naming it.
 * Assistant blocks: ``text`` and ``tool_use`` (→ ``tool_calls``, ``input`` as JSON);
   thinking and server-tool blocks are left out (they belong to the provider that made them).
 * ``tools`` with an ``input_schema`` become function tools; the others (server tools such as
@@ -117,7 +120,7 @@ def _tool_message(block: dict[str, Any], where: str) -> tuple[dict[str, Any], li
                 texts.append(_search_result_part(part)["text"])
             elif isinstance(part, dict) and part.get("type") == "text":
                 texts.append(str(part.get("text") or ""))
-            else:
+            elif not (isinstance(part, dict) and part.get("type") == "tool_reference"):
                 raise _untranslatable(part, f"{where}.content.{j}")
         text = "\n".join(texts)
     else:

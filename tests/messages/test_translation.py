@@ -73,6 +73,17 @@ REQUESTS: list[tuple[str, Hop, dict[str, Any], dict[str, Any]]] = [
          {"role": "tool", "tool_call_id": "tu1", "content": "ok"},
          {"role": "tool", "tool_call_id": "tu2", "content": "Error: boom"},
          {"role": "user", "content": "go on"}], "max_completion_tokens": 9}),
+    ("a tool result's tool_reference blocks left out (Claude Code's tool search)", OPENAI,
+     {"messages": [USER, {"role": "assistant", "content": [
+         {"type": "tool_use", "id": "tu1", "name": "ToolSearch", "input": {}}]},
+         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu1", "content": [
+             {"type": "tool_reference", "tool_name": "mcp__docs__search"},
+             {"type": "text", "text": "found"}]}]}]},
+     {"messages": [USER, {"role": "assistant", "content": None, "tool_calls": [
+         {"id": "tu1", "type": "function",
+          "function": {"name": "ToolSearch", "arguments": "{}"}}]},
+         {"role": "tool", "tool_call_id": "tu1", "content": "found"}],
+      "max_completion_tokens": 9}),
     ("tools, tool_choice any without parallel calls, server tools left out", OPENAI,
      {"messages": [USER], "tools": [
          {"name": "f", "description": "F", "input_schema": {"type": "object"},
@@ -152,6 +163,10 @@ def test_stream_asks_for_usage_and_ignored_tools_are_named() -> None:
     ({"messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "file", "file_id": "f"}}]}]},
      "messages.0.content.0"),
+    ({"messages": [USER, {"role": "assistant", "content": [
+        {"type": "tool_use", "id": "tu1", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu1", "content": [
+            {"type": "container_upload", "file_id": "f"}]}]}]}, "messages.2.content.0.content.0"),
 ])
 def test_what_cannot_be_honoured_is_a_400_naming_it(body: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequest) as info:
