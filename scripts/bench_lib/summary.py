@@ -130,7 +130,8 @@ def summary_rows(results: Result, compare: Result) -> list[dict[str, Any]]:
                      "note": f"floor +{floor_added:.2f} ms"})
     mine, theirs = lookup(proxy, "stream", "ttfc_p50_ms"), lookup(floor, "stream", "ttfc_p50_ms")
     if mine is not None:
-        rows.append({"case": "time to first chunk p50, 200 streams", "value": mine,
+        streams = lookup(proxy, "stream", "concurrency") or 0
+        rows.append({"case": f"time to first chunk p50, {streams:,} streams", "value": mine,
                      "unit": "ms", "x_chat": None, "x_floor": _div(mine, theirs), "target": "",
                      "holds": None, "note": "unbuffered relay"})
     return rows
