@@ -9,6 +9,9 @@ Runs, each a closed loop of ``cache_seconds`` at ``closed_concurrency``:
 * ``hit`` / ``stream_hit``: one request repeated with the cache on (primed first): every
   answer comes from the in-process cache, whole and as a stream of ``stream_chunks``;
   ``stream_off`` is the same stream with the cache off, for comparison.
+
+Whole runs and streamed runs each go in two halves, A B C … C B A (a drift in the
+machine's load falls on every run alike).
 """
 
 from __future__ import annotations
@@ -70,10 +73,19 @@ async def cache_phase(bench: Bench, name: str) -> dict[str, Any]:
         ("stream_hit", stream_hit, p.stream_chunks),
     )
     out: dict[str, Any] = {}
-    for label, request, expect in runs:
-        s, cpu = await bench.measure(name, lambda r=request, e=expect: closed_loop(  # type: ignore[misc]
-            target, r, e, concurrency=p.closed_concurrency, duration=p.cache_seconds))
-        out[label] = bench.summary(s, cpu)
+    # each group in two halves A B … B A: a drift in the machine's load falls on both alike
+    for group in (runs[:3], runs[3:]):
+        measured: dict[str, Any] = {}
+        for order in (group, group[::-1]):
+            for label, request, expect in order:
+                s, cpu = await bench.measure(name, lambda r=request, e=expect: closed_loop(  # type: ignore[misc]
+                    target, r, e, concurrency=p.closed_concurrency,
+                    duration=p.cache_seconds / 2))
+                if label in measured:
+                    s, cpu = measured[label][0].merge(s), measured[label][1] + cpu
+                measured[label] = (s, cpu)
+        for label, (s, cpu) in measured.items():
+            out[label] = bench.summary(s, cpu)
     off, miss = out["off"]["cpu_ms_per_request"], out["miss"]["cpu_ms_per_request"]
     out["miss_added_cpu_ms"] = (miss - off) if off is not None and miss is not None else None
     return out

@@ -284,11 +284,22 @@ class Bench:
              _responses_body(p.stream_model, True, False), p.stream_chunks),
         )
         out: dict[str, Any] = {}
-        for label, target, body, expect in runs:
-            raw = build_request(target.host, target.port, target.path, body, target.token)
-            s, cpu = await self.measure(name, lambda t=target, r=raw, e=expect: closed_loop(  # type: ignore[misc]
-                t, r, e, concurrency=p.closed_concurrency, duration=p.responses_seconds))
-            out[label] = self.summary(s, cpu)
+        # whole runs, then streamed runs, each in two halves A B C … C B A (load drift on
+        # a shared machine falls on every case alike, as in the messages phase)
+        for group in (runs[:3], runs[3:]):
+            measured: dict[str, tuple[Samples, CpuUse]] = {}
+            for order in (group, group[::-1]):
+                for label, target, body, expect in order:
+                    raw = build_request(target.host, target.port, target.path, body,
+                                        target.token)
+                    s, cpu = await self.measure(name, lambda t=target, r=raw, e=expect: closed_loop(  # type: ignore[misc]
+                        t, r, e, concurrency=p.closed_concurrency,
+                        duration=p.responses_seconds / 2))
+                    if label in measured:
+                        s, cpu = measured[label][0].merge(s), measured[label][1] + cpu
+                    measured[label] = (s, cpu)
+            for label, (s, cpu) in measured.items():
+                out[label] = self.summary(s, cpu)
         return out
 
     async def messages(self, name: str) -> dict[str, Any]:
