@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from datetime import timedelta
 from typing import Any
@@ -26,6 +25,7 @@ from supervisors.errors import NotFound
 from ..auth import ClientKey
 from ..store.base import Store, StoredResponse, StoreError
 from ..store.codec import utc_now
+from .items import random_hex
 
 __all__ = ["ResponseState", "new_response_id", "scope_of"]
 
@@ -43,7 +43,7 @@ _MAX_GONE = 10_000
 
 def new_response_id() -> str:
     """``resp_`` + creation second (8 hex digits) + 40 random hex digits."""
-    return f"resp_{int(time.time()):08x}{secrets.token_hex(20)}"
+    return f"resp_{int(time.time()):08x}{random_hex(20)}"
 
 
 def _created_second(response_id: str) -> int | None:
