@@ -34,6 +34,9 @@ class _Random:
         self._buffer = b""
         self._at = 0
 
+    def reset(self) -> None:
+        self._buffer, self._at = b"", 0
+
     def hex(self, nbytes: int) -> str:
         at = self._at
         if at + nbytes > len(self._buffer):
@@ -45,7 +48,7 @@ class _Random:
 _RANDOM = _Random()
 random_hex = _RANDOM.hex
 # a forked worker must never hand out its parent's unread bytes
-os.register_at_fork(after_in_child=_RANDOM.__init__)
+os.register_at_fork(after_in_child=_RANDOM.reset)
 
 
 def new_id(prefix: str) -> str:
