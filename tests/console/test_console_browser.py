@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,9 +115,15 @@ def test_an_operators_first_day_in_the_console(
     assert raw.headers["x-proxy-provider"] == "secondary"  # the reordered chain
     request_id = raw.headers["x-request-id"]
     page.goto(ui + "/audit")  # type: ignore[attr-defined]
-    page.get_by_label("Request id").fill(request_id)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Filter").click()  # type: ignore[attr-defined]
-    page.get_by_role("link", name=request_id).click()  # type: ignore[attr-defined]
+    link = page.get_by_role("link", name=request_id)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 15  # the audit trail is written in batches, off the hot path
+    while True:
+        page.get_by_label("Request id").fill(request_id)  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Filter").click()  # type: ignore[attr-defined]
+        if link.count() or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    link.click()
     page.get_by_role("heading", name=f"Request {request_id}").wait_for()  # type: ignore[attr-defined]
     _shot(page, "05-audit-record")
 
