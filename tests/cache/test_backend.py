@@ -61,12 +61,8 @@ async def test_memory_replacing_a_key_counts_its_bytes_once() -> None:
 
 @pytest.fixture
 def redis_server() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    try:
+    with PrivateRedis() as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_redis_stores_bounded_values_with_expiry(redis_server: PrivateRedis) -> None:

@@ -45,6 +45,13 @@ class PrivateRedis:
         self.stop()
         raise RuntimeError(f"redis-server did not start on port {self.port}")
 
+    def __enter__(self) -> PrivateRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None:

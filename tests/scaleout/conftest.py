@@ -37,9 +37,5 @@ def database_url() -> Iterator[str]:
 def redis_server() -> Iterator[PrivateRedis]:
     """A private redis-server (rate-limit keys are not prefixable per deployment, so a
     shared server would mix client key ids of concurrently running modules)."""
-    server = PrivateRedis()
-    server.start()
-    try:
+    with PrivateRedis() as server:
         yield server
-    finally:
-        server.stop()

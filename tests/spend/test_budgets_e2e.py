@@ -57,12 +57,8 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[PrivateRedis]:
     """A throwaway redis-server (never the shared one: this module restarts it)."""
-    server = PrivateRedis()
-    server.start()
-    try:
+    with PrivateRedis() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _configure(proc: ProxyProcess) -> None:

@@ -31,12 +31,8 @@ class _Loader:
 
 @pytest.fixture(scope="module")
 def redis_server() -> Iterator[PrivateRedis]:
-    server = PrivateRedis()
-    server.start()
-    try:
+    with PrivateRedis() as server:
         yield server
-    finally:
-        server.stop()
 
 
 class _Either:
