@@ -18,7 +18,6 @@ from typing import Any
 from supervisors.errors import InvalidRequest, NotFound, PermissionDenied
 from supervisors.spec import ProviderSpec
 
-from .api.config_fields import MAPPING_KEYS
 from .spend.prices import Price, parse_pricing
 
 __all__ = ["Group", "Hop", "Load", "Route", "RoutingTable"]
@@ -151,8 +150,12 @@ class Route:
         return Route(self.alias, tuple(hops))
 
 
-#: mapping config keys the gateway reads; every other key is a request default
-_BEHAVIOUR_KEYS = frozenset(MAPPING_KEYS)
+#: mapping config keys the gateway itself reads (resume, spend, groups, hedging, cache);
+#: every other key is a request default. ``proxy.api.config_fields.MAPPING_KEYS`` holds
+#: their validators, one per name here.
+GATEWAY_MAPPING_KEYS = frozenset({
+    "stream_resume", "supports_prefill", "pricing", "weight", "hedge_after_ms", "cache_ttl",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,7 +272,7 @@ def _number(config: Mapping[str, Any], name: str) -> float | None:
 
 def _hop(spec: ProviderSpec, model: str, config: Mapping[str, Any],
          mapping_id: int | None = None, order_index: int = 0) -> Hop:
-    defaults = {k: v for k, v in config.items() if k not in _BEHAVIOUR_KEYS}
+    defaults = {k: v for k, v in config.items() if k not in GATEWAY_MAPPING_KEYS}
     hedge_ms = _number(config, "hedge_after_ms")
     cache_ttl = _number(config, "cache_ttl")
     return Hop(

@@ -3,7 +3,9 @@
 A key in neither table is a 400 naming it (a typo such as ``timeuot`` would otherwise be
 stored and silently ignored), in the admin API and in ``openai-proxy apply`` alike.
 **To add a key, add one line to the table** (name → validator from ``admin_fields``);
-the validator checks its value and gives its schema to ``/openapi.json``.
+the validator checks its value and gives its schema to ``/openapi.json``. A mapping key
+the gateway reads is also named in ``proxy.routing.GATEWAY_MAPPING_KEYS`` (routing keeps it
+out of the request defaults; the two lists are checked to agree at import).
 
 * Provider config: the fields of ``supervisors.spec.ProviderConfig`` (typed there) plus
   ``PROVIDER_EXTRA_KEYS``, the type-specific settings adapters read from
@@ -22,6 +24,7 @@ from typing import Any
 from supervisors.errors import InvalidRequest
 from supervisors.spec import ProviderConfig
 
+from ..routing import GATEWAY_MAPPING_KEYS
 from ..spend.prices import PRICING_FIELDS, parse_pricing
 from .admin_fields import (
     Validator,
@@ -95,6 +98,8 @@ MAPPING_KEYS: dict[str, Validator] = {
     "hedge_after_ms": integer(1, 600_000, nullable=True),  # groups: hedge after this long
     "cache_ttl": integer(1, 31_536_000, nullable=True),  # groups: answer cache lifetime, s
 }
+if set(MAPPING_KEYS) != GATEWAY_MAPPING_KEYS:  # the names are routing's, the checks are ours
+    raise RuntimeError("MAPPING_KEYS and proxy.routing.GATEWAY_MAPPING_KEYS disagree")
 
 #: request parameters a mapping may default (sent upstream when the client omits them)
 REQUEST_PARAMETERS: frozenset[str] = frozenset({
