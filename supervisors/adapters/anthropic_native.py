@@ -19,11 +19,11 @@ from typing import Any
 
 import orjson
 
-from ..errors import ProxyError, StreamBroken, UpstreamError
+from ..errors import StreamBroken, UpstreamError
 from ..messages import Chunk, Op, Result
 from ..spec import ProviderSpec
 from .anthropic_stream import UsageCounter, openai_usage, stream_error
-from .base import UpstreamRequest
+from .base import PendingError, UpstreamRequest
 from .openai_shapes import load_object
 from .sse import SSEParser
 
@@ -60,13 +60,13 @@ def native_result(body: bytes) -> Result:
     return Result(obj, body, openai_usage(obj.get("usage")))
 
 
-class NativeStreamDecoder:
-    __slots__ = ("_counter", "_error", "_parser", "done", "malformed", "usage")
+class NativeStreamDecoder(PendingError):
+    __slots__ = ("_counter", "_parser", "done", "malformed", "usage")
 
     def __init__(self) -> None:
         self._parser = SSEParser()
         self._counter = UsageCounter()
-        self._error: ProxyError | None = None
+        self._error = None
         self.done = False
         self.usage: dict[str, Any] | None = None
         self.malformed = 0
@@ -81,11 +81,6 @@ class NativeStreamDecoder:
         if not out:
             self._raise_pending()
         return out
-
-    def _raise_pending(self) -> None:
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
 
     def _relay(self, events: list[tuple[str | None, bytes]]) -> list[Chunk]:
         out: list[Chunk] = []

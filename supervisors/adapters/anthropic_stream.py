@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 
-from ..errors import ProxyError, StreamBroken
+from ..errors import StreamBroken
 from ..messages import Chunk
+from .base import PendingError
 from .openai_shapes import chunk, usage
 from .sse import SSEParser
 
@@ -104,10 +105,9 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(PendingError):
     __slots__ = (
         "_counts",
-        "_error",
         "_id",
         "_model",
         "_parser",
@@ -131,7 +131,7 @@ class AnthropicStreamDecoder:
         #: content block index → OpenAI tool call index
         self._tools: dict[int, int] = {}
         self._counts: dict[str, int] = {}
-        self._error: ProxyError | None = None
+        self._error = None
         self.done = False
         self.usage: dict[str, Any] | None = None
         self.malformed = 0
@@ -149,11 +149,6 @@ class AnthropicStreamDecoder:
             # no message_stop, but the answer finished: still hand the client its usage
             self._emit(out, None, usage_=self.usage)
         return out
-
-    def _raise_pending(self) -> None:
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
 
     def _translate(self, events: list[tuple[str | None, bytes]]) -> list[Chunk]:
         out: list[Chunk] = []

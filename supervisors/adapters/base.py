@@ -58,6 +58,20 @@ class StreamDecoder(Protocol):
         ...
 
 
+class PendingError:
+    """For stream decoders: an in-stream error met after chunks that must still reach the
+    client is kept in ``_error`` and raised by the decoder's next ``feed``/``close``."""
+
+    __slots__ = ("_error",)
+
+    _error: ProxyError | None
+
+    def _raise_pending(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+
 class Adapter(Protocol):
     type: str
     #: operations this provider type can serve; others answer UnsupportedOperation

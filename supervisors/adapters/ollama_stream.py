@@ -13,8 +13,9 @@ from typing import Any
 
 import orjson
 
-from ..errors import ProxyError, StreamBroken
+from ..errors import StreamBroken
 from ..messages import Chunk
+from .base import PendingError
 from .openai_shapes import chat_completion, chunk, usage
 from .sse import LineSplitter
 
@@ -90,7 +91,7 @@ def chat_result(obj: dict[str, Any], model: str) -> dict[str, Any]:
     )
 
 
-class OllamaStreamDecoder:
+class OllamaStreamDecoder(PendingError):
     """NDJSON lines of ``/api/chat`` (``stream: true``) → ``chat.completion.chunk`` objects.
 
     The first line yields the role chunk; ``message.content`` yields content deltas;
@@ -102,7 +103,6 @@ class OllamaStreamDecoder:
     __slots__ = (
         "_calls",
         "_created",
-        "_error",
         "_id",
         "_lines",
         "_model",
@@ -121,7 +121,7 @@ class OllamaStreamDecoder:
         self._created = 0
         self._started = False
         self._calls = 0
-        self._error: ProxyError | None = None
+        self._error = None
         self.done = False
         self.usage: dict[str, Any] | None = None
         self.malformed = 0
@@ -136,11 +136,6 @@ class OllamaStreamDecoder:
         if not out:
             self._raise_pending()
         return out
-
-    def _raise_pending(self) -> None:
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
 
     def _translate(self, lines: list[bytes]) -> list[Chunk]:
         out: list[Chunk] = []
