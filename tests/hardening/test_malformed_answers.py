@@ -6,7 +6,6 @@ front end's own shape, never a 500; no worker crashes and the next call is serve
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,8 @@ import pytest
 from aiohttp import web
 
 from tests.harness import ProxyProcess
+
+from .threaded_app import ThreadedApp
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,39 +75,10 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-class _Upstream:
-    def __init__(self) -> None:
-        self.url = ""
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", _chat)
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-
-    def __enter__(self) -> _Upstream:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProxyProcess, str]]:
-    with _Upstream() as upstream, ProxyProcess(tmp_path_factory.mktemp("answers")) as proc:
+    with ThreadedApp({"/v1/chat/completions": _chat}) as upstream, \
+            ProxyProcess(tmp_path_factory.mktemp("answers")) as proc:
         admin = proc.admin
         created = admin.provider("odd", "openai", upstream.url + "/v1",
                                  keys=["sk-odd-000001"], max_retries=0, stream_resume=False,

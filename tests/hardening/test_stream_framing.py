@@ -5,7 +5,6 @@ the event passes the per-event cap, for SSE (openai, anthropic) and NDJSON (olla
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 
@@ -14,6 +13,8 @@ import pytest
 from aiohttp import web
 
 from tests.harness import ProxyProcess
+
+from .threaded_app import ThreadedApp
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,43 +57,11 @@ async def _ollama(request: web.Request) -> web.StreamResponse:
                           b'{"role":"assistant","content":"')
 
 
-class _Upstream:
-    """All three wire formats on one port, in a thread with its own loop."""
-
-    def __init__(self) -> None:
-        self.url = ""
-        self._ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", _openai)
-        app.router.add_post("/v1/messages", _anthropic)
-        app.router.add_post("/api/chat", _ollama)
-        runner = web.AppRunner(app, shutdown_timeout=0.5)
-        self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        self._ready.set()
-        self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
-
-    def __enter__(self) -> _Upstream:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ProxyProcess, str]]:
-    with _Upstream() as upstream, ProxyProcess(tmp_path_factory.mktemp("framing")) as proc:
+    routes = {"/v1/chat/completions": _openai, "/v1/messages": _anthropic, "/api/chat": _ollama}
+    with ThreadedApp(routes) as upstream, \
+            ProxyProcess(tmp_path_factory.mktemp("framing")) as proc:
         admin = proc.admin
         for kind, base in (("openai", upstream.url + "/v1"), ("anthropic", upstream.url),
                            ("ollama", upstream.url)):
