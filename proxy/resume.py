@@ -58,9 +58,12 @@ class StreamText:
                 if choice.get("index", 0):
                     self.resumable = False
                 delta = choice.get("delta")
-                if delta and (delta.get("tool_calls") or delta.get("function_call")):
-                    self.resumable = False
-                text = _text_of(choice)
+                if delta is None:  # a text completion
+                    text = choice.get("text")
+                else:
+                    text = delta.get("content")
+                    if delta.get("tool_calls") or delta.get("function_call"):
+                        self.resumable = False
                 if text:
                     parts.append(text)
                 finish = choice.get("finish_reason")

@@ -144,9 +144,13 @@ def _answer_nowait(call: Call, error: ProxyError) -> None:
 class _Budget:
     """The call's time budget: one timer that cancels the worker task when it fires
     (``asyncio.timeout`` costs about 10 µs a call on this path; this, a third of it).
-    Paused while the worker waits for the caller."""
+    Paused while the worker waits for the caller.
 
-    __slots__ = ("_handle", "_left", "_loop", "expired", "moved", "task", "when")
+    Moving the end later (the headers came: the total deadline now applies) touches no
+    timer: when the first one fires early it re-arms itself for the rest, so the usual
+    call, answered long before its first-token budget, arms and cancels one timer."""
+
+    __slots__ = ("_armed", "_handle", "_left", "_loop", "expired", "moved", "task", "when")
 
     def __init__(self, when: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -157,17 +161,23 @@ class _Budget:
         self.moved = False
         self.when = when
         self._left = 0.0
-        self._handle = self._loop.call_at(when, self._fire)
+        self._arm()
+
+    def _arm(self) -> None:
+        self._armed = self.when
+        self._handle = self._loop.call_at(self.when, self._fire)
 
     def _fire(self) -> None:
+        if self.when > self._armed:  # moved later since this timer was armed
+            self._arm()
+            return
         self.expired = True
         self.task.cancel("time budget")
 
     def move(self, when: float) -> None:
+        """Move the end to ``when``, later than the current end."""
         self.moved = True
         self.when = when
-        self._handle.cancel()
-        self._handle = self._loop.call_at(when, self._fire)
 
     def pause(self) -> None:
         self._handle.cancel()
@@ -175,7 +185,7 @@ class _Budget:
 
     def resume(self) -> None:
         self.when = self._loop.time() + self._left
-        self._handle = self._loop.call_at(self.when, self._fire)
+        self._arm()
 
     def cancel(self) -> None:
         self._handle.cancel()
