@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--native", action="store_true", help="py-spy --native")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target does not hold")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    p.add_argument("--instructions", type=int, metavar="N", default=0,
+                   help="instead of timing: N requests (whole chat, then streamed chat) to "
+                        "each of --targets floor,proxy under callgrind, and the instructions "
+                        "per request (repeatable on a busy machine; for A/B work)")
     return p
 
 
@@ -217,8 +221,68 @@ def _extras(plan: Plan, phases: tuple[str, ...], gateway: Gateway, upstream_pid:
     return out
 
 
+def _instructions(args: argparse.Namespace) -> int:
+    """``--instructions N``: callgrind's count per request, floor and proxy (see
+    ``instructions.py``)."""
+    from .client import build_request
+    from .instructions import count_instructions
+    from .phases import _body
+
+    plan = Plan()
+    names = [n for n in ("floor", "proxy") if n in args.targets.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="openai-proxy-bench-"))
+    procs: list[Proc] = []
+    try:
+        _, _, _, up_port = _start(plan, [], tmp, args.proxy_cmd, procs, None, None)
+        base = f"http://127.0.0.1:{up_port}/v1"
+        targets: dict[str, Any] = {}
+        if "floor" in names:
+            port = _free_port()
+            targets["floor"] = ([sys.executable, str(REPO / "scripts" / "bench_floor.py"),
+                                 "--port", str(port), "--upstream", base], dict(os.environ),
+                                port, "/health", Target("floor", "127.0.0.1", port,
+                                                        token=UPSTREAM_KEY))
+        if "proxy" in names:
+            port = _free_port()
+            env = _proxy_env(tmp / "data")
+            (tmp / "data").mkdir()
+            asyncio.run(seed_gateway(
+                env["DATABASE_URL"], ENCRYPTION_KEY, SECRET_KEY, upstream_base=base,
+                upstream_key=UPSTREAM_KEY, client_key=CLIENT_KEY, models=plan.models(),
+                max_concurrency=100))
+            cmd = shlex.split(args.proxy_cmd.format(python=shlex.quote(sys.executable),
+                                                    port=port))
+            targets["proxy"] = (cmd, env, port, "/readyz",
+                                Target("proxy", "127.0.0.1", port, token=CLIENT_KEY))
+        raws = {kind: {name: (build_request("127.0.0.1", t[2], "/v1/chat/completions",
+                                            _body(model, stream), t[4].token), expect)
+                       for name, t in targets.items()}
+                for kind, model, stream, expect in (
+                    ("chat, whole", plan.unary_model, False, None),
+                    ("chat, streamed (per stream)", plan.stream_model, True, plan.stream_chunks))}
+        counts: dict[str, dict[str, float]] = {}
+        for name, target in targets.items():
+            counts.update(count_instructions(
+                {name: target}, {kind: raw[name] for kind, raw in raws.items()}, tmp,
+                requests=args.instructions, concurrency=8, log=_log))
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{'instructions per request':<28}" + "".join(f"{n:>14}" for n in counts)
+          + ("   proxy/floor" if len(counts) == 2 else ""))
+    for kind in raws:
+        row = [counts[n][kind] for n in counts]
+        ratio = f"{row[1] / row[0]:13.2f}x" if len(row) == 2 else ""
+        print(f"{kind:<28}" + "".join(f"{v:>14,.0f}" for v in row) + ratio)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.instructions:
+        return _instructions(args)
     phases = PHASES + EXTRA_PHASES if args.all else tuple(p for p in args.phases.split(",") if p)
     names = [n for n in ("direct", "floor", "proxy") if n in args.targets.split(",")]
     if any(p not in PHASES + EXTRA_PHASES for p in phases) or not phases or not names:
