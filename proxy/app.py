@@ -197,8 +197,7 @@ async def _spend_ctx(app: web.Application) -> AsyncIterator[None]:
                 await spend.redis.warm_up()
         except Exception as exc:  # not an outage yet: the first reservation retries
             log.warning("budgets: Redis not reachable at start-up (%s)", type(exc).__name__)
-    tasks = [asyncio.create_task(spend.run(), name="spend-writer"),
-             asyncio.create_task(asyncio.to_thread(spend.prices.warm), name="prices-load")]
+    tasks = [asyncio.create_task(spend.run(), name="spend-writer")]
     try:
         yield
     finally:
@@ -234,6 +233,9 @@ async def _gateway_ctx(app: web.Application) -> AsyncIterator[None]:
                          client_timeout=settings.slow_client_timeout)
     await seal_plaintext_headers(gateway.store, gateway.keyring)
     await gateway.reload()
+    # the built-in price table, in a thread, when a configured chain needs it
+    app[SPEND].prices.prepare(hop for route in gateway.routes.aliases.values()
+                              for hop in route.hops)
     tasks = [asyncio.create_task(gateway.sync_forever(), name="config-sync")]
     shared: SharedCircuits | None = None
     if settings.share_circuit_state and settings.redis_url:

@@ -66,6 +66,7 @@ async def usage(request: web.Request, client: ClientKey) -> web.Response:
 async def prices(request: web.Request, client: ClientKey) -> web.Response:
     table = request.app[SPEND].prices
     routes = request.app[GATEWAY].routes
+    await table.ready_for(hop for chain in routes.aliases.values() for hop in chain.hops)
     data: list[dict[str, Any]] = []
     seen: set[tuple[str, str, str]] = set()
     for alias, chain in sorted(routes.aliases.items()):

@@ -13,17 +13,25 @@ up to six decimals per million tokens — with tiers (a higher rate once a reque
 passes a threshold, e.g. Anthropic's long-context prices). A lookup costs ~150 µs in the
 package, so results are cached per (provider type, model); the cache lives in the
 ``PriceTable`` owned by the app, never in a module global.
+
+The package's table costs ~14 MB of memory (pydantic and httpx come with it) and ~0.7 s
+to load, so it is loaded only when a chain has a hop without its mapping's pricing:
+in a thread at start for the configured chains, or when a request names such a chain
+(``prepare``; a budgeted request waits for it, ``ready_for``). A deployment whose
+mappings all carry ``config.pricing`` never loads it. A lookup that finds it not loaded
+yet (a request answered within the load's first second) loads it on the spot.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["PRICING_FIELDS", "Price", "PriceTable", "Rate", "parse_pricing", "per_mtok"]
 
@@ -37,6 +45,7 @@ _PICO_PER_MTOK = Decimal(1_000_000)  # USD per million tokens -> pico-USD per to
 _MAX_PRICE = Decimal(1_000_000)  # USD per million tokens; anything above is a typo
 _TABLE_PROVIDERS = {"openai": "openai", "anthropic": "anthropic"}
 _UNPRICED_TYPES = frozenset({"ollama"})
+_NO_TABLE = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +157,60 @@ def _rate(value: Any, fallback: Rate) -> Rate:
     return ((0, _pico(base)), *tiers)
 
 
+class PricedHop(Protocol):
+    @property
+    def provider_type(self) -> str: ...
+    @property
+    def pricing(self) -> Price | None: ...
+
+
 class PriceTable:
-    """Built-in prices from ``genai-prices``, cached per (provider type, model)."""
+    """Built-in prices from ``genai-prices``, cached per (provider type, model); the
+    package's table loaded on first need."""
 
     def __init__(self, now: Any = None) -> None:
         self._cache: dict[tuple[str, str], Price | None] = {}
         self._now = now or (lambda: datetime.now(UTC))
+        #: the package's snapshot (``_NO_TABLE`` when the package is missing)
+        self._snapshot: Any = None
+        self._loading: asyncio.Task[Any] | None = None
+        #: the table is loaded: no lookup blocks on loading it
+        self.loaded = False
 
-    def warm(self) -> None:
-        """Load the package's table (~0.7 s the first time); run off the event loop."""
-        self.builtin("openai", "gpt-4o-mini")
+    def prepare(self, hops: Iterable[PricedHop]) -> asyncio.Task[Any] | None:
+        """Start loading the table off the event loop (once) when one of ``hops`` may
+        need it: one without its mapping's pricing, of a provider type the table prices.
+        Returns the load in progress, None when none is needed."""
+        if self.loaded or all(h.pricing is not None or h.provider_type in _UNPRICED_TYPES
+                              for h in hops):
+            return None
+        if self._loading is None:
+            self._loading = asyncio.create_task(asyncio.to_thread(self._load),
+                                                name="prices-load")
+        return self._loading
+
+    async def ready_for(self, hops: Iterable[PricedHop]) -> None:
+        """``prepare``, then wait until the table is loaded; concurrent callers wait for
+        the same load, and a caller that goes away does not stop it."""
+        loading = self.prepare(hops)
+        if loading is not None:
+            await asyncio.shield(loading)
+
+    async def close(self) -> None:
+        """Wait for a load in progress (its thread cannot be stopped)."""
+        if self._loading is not None:
+            await asyncio.gather(self._loading, return_exceptions=True)
+
+    def _load(self) -> Any:
+        if self._snapshot is None:
+            try:
+                from genai_prices import data_snapshot
+            except ImportError:  # pragma: no cover - a declared dependency
+                self._snapshot = _NO_TABLE
+            else:
+                self._snapshot = data_snapshot.get_snapshot()
+            self.loaded = True
+        return self._snapshot
 
     def builtin(self, provider_type: str, model: str) -> Price | None:
         key = (provider_type, model)
@@ -178,11 +231,9 @@ class PriceTable:
     def _lookup(self, provider_type: str, model: str) -> Price | None:
         if provider_type in _UNPRICED_TYPES or not model:
             return None
-        try:
-            from genai_prices import data_snapshot
-        except ImportError:  # pragma: no cover - a declared dependency
+        snapshot = self._snapshot if self.loaded else self._load()
+        if snapshot is _NO_TABLE:  # pragma: no cover - a declared dependency
             return None
-        snapshot = data_snapshot.get_snapshot()
         attempts: list[str | None] = [None]
         if provider_type in _TABLE_PROVIDERS:
             attempts.insert(0, _TABLE_PROVIDERS[provider_type])

@@ -137,10 +137,16 @@ class Spend:
 
     async def reserve(self, client: ClientKey, route: Route, max_output: int | None,
                       body_size: int, choices: Any = 1) -> Reservation | None:
-        """Reserve the worst case, or raise ``BudgetExceeded``; None when unbudgeted."""
+        """Reserve the worst case, or raise ``BudgetExceeded``; None when unbudgeted.
+        Starts loading the built-in price table when the route may need it (the cost of
+        the answer is looked up at the end; the worst case of a budget needs it now)."""
+        if not self.prices.loaded:
+            self.prices.prepare(route.hops)
         budgets = self.budgets(client)
         if not budgets:
             return None
+        if not self.prices.loaded:
+            await self.prices.ready_for(route.hops)
         amount = worst_case(self.prices, route, max_output, body_size, choices)
         rid: str | None = None
         refusal: Refusal | None
@@ -237,6 +243,7 @@ class Spend:
         await self.recorder.run()
 
     async def close(self) -> None:
+        await self.prices.close()
         if self.redis is not None:
             await self.redis.drain()
         await self.recorder.flush()

@@ -3,6 +3,7 @@ table-driven; an unpriced model costs 0."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -124,3 +125,34 @@ def test_tokens_of_reads_each_shape() -> None:
                       "output_tokens": 1}) == Tokens(3, 1, 0, 0)
     # bogus values count as nothing, never negative
     assert tokens_of({"prompt_tokens": -5, "completion_tokens": "9"}) == Tokens(0, 0)
+
+
+class _Hop:
+    def __init__(self, provider_type: str, pricing: Any = None) -> None:
+        self.provider_type, self.pricing = provider_type, pricing
+
+
+async def test_table_is_not_loaded_for_hops_that_carry_their_pricing() -> None:
+    table = PriceTable()
+    priced = parse_pricing({"input_per_mtok": 1, "output_per_mtok": 2})
+    assert table.prepare([_Hop("openai", priced), _Hop("ollama")]) is None
+    await table.ready_for([_Hop("openai", priced), _Hop("ollama")])
+    assert not table.loaded
+    assert table.price("openai", "gpt-4o-mini", priced) is priced and not table.loaded
+
+
+async def test_table_loads_once_for_concurrent_requests_that_need_it() -> None:
+    table = PriceTable()
+    loading = table.prepare([_Hop("custom")])  # started, not waited for
+    assert loading is not None and table.prepare([_Hop("openai")]) is loading
+    await asyncio.gather(*(table.ready_for([_Hop("openai")]) for _ in range(5)))
+    assert table.loaded
+    price = table.builtin("openai", "gpt-4o-mini")
+    assert price is not None and price.source == "builtin"
+    await table.close()
+
+
+def test_lookup_without_ready_for_loads_the_table_on_the_spot() -> None:
+    table = PriceTable()
+    assert not table.loaded
+    assert table.builtin("openai", "gpt-4o-mini") is not None and table.loaded
