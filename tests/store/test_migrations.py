@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import subprocess
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,24 @@ async def test_groups_migration_keeps_existing_mappings(database_url: str,
         assert await store.is_migrated()
     finally:
         await store.aclose()
+
+
+def test_a_migrated_database_is_told_without_importing_yoyo(migrated_url: str) -> None:
+    code = ("import sys\n"
+            "from proxy.store import apply_migrations\n"
+            f"print(apply_migrations({migrated_url!r}), 'yoyo' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=50)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.split() == ["0", "False"]
+
+
+def test_a_missing_migration_still_runs_through_yoyo(migrated_url: str, tmp_path: Path) -> None:
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    for path in find_migrations_dir().glob("*.py"):
+        (directory / path.name).write_text(path.read_text())
+    (directory / "9999_extra.py").write_text(
+        "from yoyo import step\nsteps = [step('CREATE TABLE extra_table (id INTEGER)')]\n")
+    assert apply_migrations(migrated_url, directory) == 1
+    assert apply_migrations(migrated_url, directory) == 0
