@@ -21,6 +21,9 @@ class CacheUnavailable(Exception):
 
 
 class Backend(Protocol):
+    """``get`` and ``set`` are coroutines; a backend that answers without I/O also has
+    ``get_nowait`` and ``set_nowait`` (the same, synchronous), which the layer prefers."""
+
     #: entries larger than this are not stored
     max_entry_bytes: int
 
@@ -51,6 +54,12 @@ class MemoryBackend:
         self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
     async def get(self, key: str) -> bytes | None:
+        return self.get_nowait(key)
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        self.set_nowait(key, value, ttl)
+
+    def get_nowait(self, key: str) -> bytes | None:
         item = self._items.get(key)
         if item is None:
             return None
@@ -60,7 +69,7 @@ class MemoryBackend:
         self._items.move_to_end(key)
         return item[1]
 
-    async def set(self, key: str, value: bytes, ttl: int) -> None:
+    def set_nowait(self, key: str, value: bytes, ttl: int) -> None:
         size = _size(key, value)
         if size > self.max_entry_bytes or ttl <= 0:
             return

@@ -9,13 +9,16 @@ replay relays a usage chunk exactly when this request's call asks for one
 operations replay only in the mode they were stored in. A stored chat or text completion
 stream answers a whole request too, assembled as the upstream's whole answer would be.
 
-Serialised with orjson: ``{"v": 1, "op", "kind": "whole"|"stream", "obj" | "chunks",
-"usage"}``.
+Serialised as one line of orjson metadata, ``{"v": 2, "op", "kind": "whole"|"stream",
+"usage"}``, a newline, then the answer: a whole answer's bytes exactly as the upstream sent
+them (``Result.raw``: stored without serialising the object again, and replayed as the
+same bytes), or the stream's chunk objects as a JSON array. orjson never writes a raw
+newline, so the first one ends the metadata.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -24,7 +27,7 @@ from supervisors.messages import Chunk, Op, Result
 
 __all__ = ["Entry", "is_usage_chunk"]
 
-_VERSION = 1
+_VERSION = 2
 #: operations whose chunks are OpenAI's (a usage chunk of their own, turnable from whole)
 _OPENAI = ("chat", "completions")
 
@@ -42,12 +45,14 @@ class Entry:
     #: a stream's chunk objects (no usage chunk), or ``None`` for a whole answer
     chunks: tuple[dict[str, Any], ...] | None
     usage: dict[str, Any] | None
+    #: a whole answer's serialised form (``obj`` as bytes), when known
+    raw: bytes | None = field(default=None, compare=False)
 
     @classmethod
     def whole(cls, op: Op, result: Result) -> Entry:
         obj = result.obj
         usage = result.usage or obj.get("usage")  # OpenAI-shaped, as the router reports it
-        return cls(op, obj, None, usage if isinstance(usage, dict) else None)
+        return cls(op, obj, None, usage if isinstance(usage, dict) else None, result.raw)
 
     @classmethod
     def stream(cls, op: Op, batches: list[list[Chunk]], usage: dict[str, Any] | None) -> Entry:
@@ -57,26 +62,30 @@ class Entry:
         return cls(op, None, chunks, usage)
 
     def encode(self) -> bytes:
-        data: dict[str, Any] = {"v": _VERSION, "op": self.op, "usage": self.usage}
-        if self.obj is not None:
-            data["kind"], data["obj"] = "whole", self.obj
+        whole = self.obj is not None
+        head = orjson.dumps({"v": _VERSION, "op": self.op, "kind": "whole" if whole else "stream",
+                             "usage": self.usage})
+        if whole:
+            body = self.raw if self.raw is not None else orjson.dumps(self.obj)
         else:
-            data["kind"], data["chunks"] = "stream", self.chunks
-        return orjson.dumps(data)
+            body = orjson.dumps(self.chunks)
+        return b"".join((head, b"\n", body))
 
     @classmethod
     def decode(cls, raw: bytes) -> Entry | None:
         """The entry, or ``None`` for anything unreadable (another version, corruption)."""
+        head, _, body = raw.partition(b"\n")
         try:
-            data = orjson.loads(raw)
-            if data.get("v") != _VERSION:
+            meta = orjson.loads(head)
+            if meta.get("v") != _VERSION:
                 return None
-            usage = data.get("usage")
+            usage = meta.get("usage")
             usage = usage if isinstance(usage, dict) else None
-            if data["kind"] == "whole" and isinstance(data.get("obj"), dict):
-                return cls(data["op"], data["obj"], None, usage)
-            if data["kind"] == "stream" and isinstance(data.get("chunks"), list):
-                return cls(data["op"], None, tuple(data["chunks"]), usage)
+            data = orjson.loads(body)
+            if meta["kind"] == "whole" and isinstance(data, dict):
+                return cls(meta["op"], data, None, usage, body)
+            if meta["kind"] == "stream" and isinstance(data, list):
+                return cls(meta["op"], None, tuple(data), usage)
         except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             return None
         return None
@@ -91,7 +100,7 @@ class Entry:
                 return None
             return Result(_assemble(self.op, self.chunks, self.usage))
         native = self.usage is not None and self.obj.get("usage") != self.usage
-        return Result(self.obj, usage=self.usage if native else None)
+        return Result(self.obj, self.raw, self.usage if native else None)
 
     def batches(self, with_usage: bool) -> list[list[Chunk]] | None:
         """The answer as stream batches (one batch), with a usage chunk when asked; a
