@@ -10,6 +10,9 @@
   models have no output price, so their bound costs nothing).
 * Price: the highest of the chain (each hop's own price and output bound), at the
   highest tier rates.
+
+``worst_terms`` is the part that depends on the route and the request's output cap only
+(callers may keep it per route); ``worst_of`` applies it to a request's size.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..routing import Route
-from .cost import worst_case_nanos
 from .prices import PriceTable
 
-__all__ = ["DEFAULT_OUTPUT_BOUND", "output_bound", "worst_case"]
+__all__ = ["DEFAULT_OUTPUT_BOUND", "Terms", "output_bound", "worst_case", "worst_of",
+           "worst_terms"]
+
+#: per priced hop: (pico-dollars per input token, pico-dollars for the output bound)
+Terms = tuple[tuple[int, int], ...]
 
 DEFAULT_OUTPUT_BOUND = 32_768
 _OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
@@ -46,17 +52,34 @@ def output_bound(max_output: int | None, defaults: Mapping[str, Any],
     return bound * min(max(choices, 1), 128)
 
 
-def worst_case(prices: PriceTable, route: Route, max_output: int | None, body_size: int,
-               choices: Any = 1) -> int:
-    """Nano-dollars to reserve: the most any hop of ``route`` could cost.
+def worst_terms(prices: PriceTable, route: Route, max_output: int | None,
+                choices: Any = 1) -> Terms:
+    """What each priced hop of ``route`` could cost, apart from the request's size.
     ``max_output`` is the request's own output cap (the ingress reads it), ``choices``
     its ``n``."""
     n = _positive(choices) or 1
-    worst = 0
+    terms: list[tuple[int, int]] = []
     for hop in route.hops:
         price = prices.price(hop.provider_type, hop.model, hop.pricing)
         if price is None:
             continue
         out = output_bound(max_output, hop.defaults, price.context_window, n)
-        worst = max(worst, worst_case_nanos(price, body_size, out))
+        terms.append((price.highest_input, out * price.highest_output))
+    return tuple(terms)
+
+
+def worst_of(terms: Terms, body_size: int) -> int:
+    """Nano-dollars to reserve for a request of ``body_size`` bytes: the dearest hop,
+    rounded up (as ``worst_case_nanos``)."""
+    worst = 0
+    for per_input, output in terms:
+        nanos = -(-(body_size * per_input + output) // 1000)
+        if nanos > worst:
+            worst = nanos
     return worst
+
+
+def worst_case(prices: PriceTable, route: Route, max_output: int | None, body_size: int,
+               choices: Any = 1) -> int:
+    """Nano-dollars to reserve: the most any hop of ``route`` could cost."""
+    return worst_of(worst_terms(prices, route, max_output, choices), body_size)

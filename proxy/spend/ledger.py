@@ -64,20 +64,32 @@ class MemoryLedger:
         self._states: dict[SpendKey, _State] = {}
         self._loading: dict[SpendKey, asyncio.Future[int]] = {}
 
-    async def reserve(self, budgets: Sequence[Budget], amount: int) -> Refusal | None:
+    def loaded(self, budgets: Sequence[Budget]) -> bool:
+        """Is every budget's state here (then ``take`` needs no await)?"""
         states = self._states
         for budget in budgets:
             if budget.key not in states:
-                await self._ensure(budget.key)
+                return False
+        return True
+
+    def take(self, budgets: Sequence[Budget], amount: int) -> Refusal | None:
+        """``reserve`` for budgets that are all ``loaded``: synchronous."""
+        states = self._states
         for budget in budgets:
-            state = states.get(budget.key)
-            if state is None:  # dropped by a concurrent period rollover: load again
-                return await self.reserve(budgets, amount)
+            state = states[budget.key]
             if state.spent + state.reserved + amount > budget.limit:
                 return Refusal(budget, budget.limit - state.spent - state.reserved)
         for budget in budgets:
             states[budget.key].reserved += amount
         return None
+
+    async def reserve(self, budgets: Sequence[Budget], amount: int) -> Refusal | None:
+        # a state dropped by a concurrent period rollover while another loaded: load again
+        while not self.loaded(budgets):
+            for budget in budgets:
+                if budget.key not in self._states:
+                    await self._ensure(budget.key)
+        return self.take(budgets, amount)
 
     def settle(self, budgets: Sequence[Budget], amount: int, actual: int) -> None:
         for budget in budgets:

@@ -34,7 +34,7 @@ from ..metrics import Metrics
 from ..routing import Route
 from ..store.base import Store
 from .cost import Tokens, cost_nanos, format_usd, tokens_of
-from .estimate import worst_case
+from .estimate import Terms, worst_of, worst_terms
 from .ledger import Budget, MemoryLedger, Refusal, SpendKey
 from .periods import period_end, period_label, period_labels
 from .prices import Price, PriceTable
@@ -69,7 +69,7 @@ class Spend:
         flush_interval: float = 1.0,
         hold: int = 900,
         redis_timeout: float = 0.25,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.prices = PriceTable()
         self.recorder = SpendRecorder(store, interval=flush_interval)
@@ -84,39 +84,49 @@ class Spend:
             self.redis = RedisLedger(redis, self.recorder.load, hold=hold, timeout=redis_timeout)
             self._redis_failures = (RedisError, OSError, TimeoutError)
         self._metrics = metrics
-        self._now = now
+        self._clock = clock  # unix seconds
         self._redis_down_until = 0.0
         self._redis_failing = False
         self._unpriced: set[tuple[str, str]] = set()
-        #: the UTC day the cached labels are for, and per (key id, tenant) the spend keys
-        self._day: tuple[int, int, int] | None = None
+        #: the UTC day (unix seconds, [start, end)) the cached labels are for, and per
+        #: (key id, tenant) the spend keys
+        self._day = (0.0, 0.0)
         self._labels: dict[str, tuple[str, int]] = {}  # period → (label, expiry)
         self._spend_keys: dict[tuple[int | None, str | None], tuple[SpendKey, ...]] = {}
-        self._budgets: dict[ClientKey, tuple[Budget, ...]] = {}
+        #: by the client key's identity (it lives as long as the configuration)
+        self._budgets: dict[int, tuple[ClientKey, tuple[Budget, ...]]] = {}
+        #: a route's worst-case terms per (route identity, output cap, n)
+        self._worst: dict[tuple[int, int | None, int], tuple[Route, Terms]] = {}
         self.recorder.on_tick = self._forget_old
 
     # -- admission -----------------------------------------------------------------------
 
-    def _today(self) -> datetime:
-        """Now, with the day's period labels and spend keys cached (formatting dates is the
-        dearest part of a settlement otherwise)."""
-        now = self._now()
-        day = (now.year, now.month, now.day)
-        if day != self._day:
-            self._day = day
-            self._labels = {p: (period_label(p, now), _expiry(p, now))
-                            for p in ("day", "month", "total")}
-            self._spend_keys.clear()
-            self._budgets.clear()
-        return now
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _roll(self) -> None:
+        """Keep the day's period labels and spend keys (formatting dates is the dearest
+        part of a settlement otherwise): one clock read while the UTC day lasts."""
+        t = self._clock()
+        start, end = self._day
+        if start <= t < end:
+            return
+        now = datetime.fromtimestamp(t, UTC)
+        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        self._day = (midnight.timestamp(), (midnight + timedelta(days=1)).timestamp())
+        self._labels = {p: (period_label(p, now), _expiry(p, now))
+                        for p in ("day", "month", "total")}
+        self._spend_keys.clear()
+        self._budgets.clear()
 
     def budgets(self, client: ClientKey) -> tuple[Budget, ...]:
         if client.budget_nanos is None and client.tenant_budget_nanos is None:
             return ()
-        now = self._today()
-        cached = self._budgets.get(client)
-        if cached is not None:
-            return cached
+        self._roll()
+        cached = self._budgets.get(id(client))
+        if cached is not None and cached[0] is client:
+            return cached[1]
+        now = self._now()
         out: list[Budget] = []
         if client.budget_nanos is not None and client.id is not None:
             out.append(self._budget("key", str(client.id), client.budget_nanos,
@@ -126,7 +136,8 @@ class Spend:
                                     client.tenant_budget_period, now))
         if len(self._budgets) > 100_000:  # keys replaced by reloads: start afresh
             self._budgets.clear()
-        found = self._budgets[client] = tuple(out)
+        found = tuple(out)
+        self._budgets[id(client)] = (client, found)
         return found
 
     def _budget(self, scope: str, ident: str, limit: int, period: str,
@@ -147,7 +158,7 @@ class Spend:
             return None
         if not self.prices.loaded:
             await self.prices.ready_for(route.hops)
-        amount = worst_case(self.prices, route, max_output, body_size, choices)
+        amount = worst_of(self._terms(route, max_output, choices), body_size)
         rid: str | None = None
         refusal: Refusal | None
         if self.redis is not None and time.monotonic() >= self._redis_down_until:
@@ -160,12 +171,29 @@ class Spend:
                 refusal = await self.memory.reserve(budgets, amount)
             else:
                 self._redis_ok()
+        elif self.memory.loaded(budgets):
+            refusal = self.memory.take(budgets, amount)
         else:
             refusal = await self.memory.reserve(budgets, amount)
         if refusal is not None:
             self._metrics.budget_refused.inc({"scope": refusal.budget.scope})
             raise _exceeded(refusal, amount)
         return Reservation(budgets, amount, rid)
+
+    def _terms(self, route: Route, max_output: int | None, choices: Any) -> Terms:
+        """``worst_terms``, kept per route (the configuration's routes live until the
+        next reload; a request's own chain with ``fallbacks`` is new each time)."""
+        # only true ints key it (not a bool, nor anything unhashable a client sent)
+        n = choices if type(choices) is int else 1
+        key = (id(route), max_output if type(max_output) is int else None, n)
+        cached = self._worst.get(key)
+        if cached is not None and cached[0] is route:
+            return cached[1]
+        terms = worst_terms(self.prices, route, key[1], n)
+        if len(self._worst) > 10_000:
+            self._worst.clear()
+        self._worst[key] = (route, terms)
+        return terms
 
     # -- the end of a request ------------------------------------------------------------
 
@@ -205,7 +233,7 @@ class Spend:
     def settle(self, client: ClientKey, reservation: Reservation | None, cost: int) -> None:
         """Turn the reservation into ``cost`` (nano-dollars) and record the spend."""
         if cost > 0:
-            self._today()
+            self._roll()
             who = (client.id, client.tenant)
             keys = self._spend_keys.get(who)
             if keys is None:

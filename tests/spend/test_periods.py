@@ -57,7 +57,7 @@ ROUTE = Route("m", (Hop("p", "m", provider_type="custom",
 async def test_budget_rolls_over_at_period_start(period: str, before: datetime,
                                                  after: datetime) -> None:
     clock = [before]
-    spend = Spend(_Store(), Metrics(), now=lambda: clock[0])  # type: ignore[arg-type]
+    spend = Spend(_Store(), Metrics(), clock=lambda: clock[0].timestamp())  # type: ignore[arg-type]
     # $1000 per MTok output, 1000 output tokens → $1 per request; budget $2
     client = ClientKey(id=1, name="k", tenant=None, is_admin=False, budget_nanos=2 * 10**9,
                        budget_period=period)
