@@ -83,10 +83,11 @@ class _Stream:
             _keep(self._state, self._call, self._events.response)
 
 
-def _keep(state: ResponseState, call: _Call, response: dict[str, Any]) -> None:
+def _keep(state: ResponseState, call: _Call, response: dict[str, Any],
+          serialised: bytes | None = None) -> None:
     if call.request.store:
         state.keep(response, call.scope, call.request.previous_response_id,
-                   call.request.input_items)
+                   call.request.input_items, serialised)
 
 
 class ResponsesIngress:
@@ -146,8 +147,9 @@ class ResponsesIngress:
     def whole(self, prepared: Prepared, result: Result, op: Op) -> bytes:
         call: _Call = prepared.extra["call"]
         response = call.shell.whole(result.obj)
-        _keep(self._state, call, response)
-        return orjson.dumps(response)
+        payload = orjson.dumps(response)
+        _keep(self._state, call, response, payload)
+        return payload
 
     def encoder(self, prepared: Prepared) -> _Stream:
         return _Stream(prepared.extra["call"], self._state)

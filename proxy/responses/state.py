@@ -82,12 +82,14 @@ class ResponseState:
 
     # -- writing ------------------------------------------------------------------------
     def keep(self, response: dict[str, Any], scope: str, previous: str | None,
-             input_items: list[dict[str, Any]]) -> None:
-        """Queue ``response`` for storage; never blocks the answer."""
+             input_items: list[dict[str, Any]], serialised: bytes | None = None) -> None:
+        """Queue ``response`` (``serialised``: its JSON, when already made) for storage;
+        never blocks the answer."""
         now = utc_now()
         record = StoredResponse(
             id=response["id"], scope=scope, previous_response_id=previous, created_at=now,
             expires_at=now + self._ttl, input_items=input_items, response=response,
+            response_json=serialised,
         )
         try:
             self._queue.put_nowait(record)

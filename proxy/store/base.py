@@ -205,6 +205,9 @@ class StoredResponse:
     expires_at: datetime
     input_items: list[dict[str, Any]]
     response: dict[str, Any]
+    #: ``response`` as JSON when it was already serialised (the answer's own bytes), so
+    #: that storing it does not serialise it again
+    response_json: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

@@ -54,7 +54,9 @@ class ResponseQueries(SqlBase):
             return
         rows = [
             (r.id, r.scope, r.previous_response_id, self._ts(r.created_at),
-             self._ts(r.expires_at), codec.dump_json(r.input_items), codec.dump_json(r.response))
+             self._ts(r.expires_at), codec.dump_json(r.input_items),
+             r.response_json.decode() if r.response_json is not None
+             else codec.dump_json(r.response))
             for r in records
         ]
         async with self._transaction(write=True) as tx:
