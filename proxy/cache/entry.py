@@ -50,9 +50,7 @@ class Entry:
 
     @classmethod
     def whole(cls, op: Op, result: Result) -> Entry:
-        obj = result.obj
-        usage = result.usage or obj.get("usage")  # OpenAI-shaped, as the router reports it
-        return cls(op, obj, None, usage if isinstance(usage, dict) else None, result.raw)
+        return cls(op, result.obj, None, _usage_of(result), result.raw)
 
     @classmethod
     def stream(cls, op: Op, batches: list[list[Chunk]], usage: dict[str, Any] | None) -> Entry:
@@ -62,14 +60,16 @@ class Entry:
         return cls(op, None, chunks, usage)
 
     def encode(self) -> bytes:
-        whole = self.obj is not None
-        head = orjson.dumps({"v": _VERSION, "op": self.op, "kind": "whole" if whole else "stream",
-                             "usage": self.usage})
-        if whole:
-            body = self.raw if self.raw is not None else orjson.dumps(self.obj)
-        else:
-            body = orjson.dumps(self.chunks)
-        return b"".join((head, b"\n", body))
+        if self.obj is not None:
+            return _encoded(self.op, "whole", self.usage,
+                            self.raw if self.raw is not None else orjson.dumps(self.obj))
+        return _encoded(self.op, "stream", self.usage, orjson.dumps(self.chunks))
+
+    @staticmethod
+    def encode_whole(op: Op, result: Result) -> bytes:
+        """``Entry.whole(op, result).encode()`` without making the entry."""
+        return _encoded(op, "whole", _usage_of(result),
+                        result.raw if result.raw is not None else orjson.dumps(result.obj))
 
     @classmethod
     def decode(cls, raw: bytes) -> Entry | None:
@@ -117,6 +117,17 @@ class Entry:
         if with_usage and self.usage is not None and self.op in _OPENAI:
             objs.append(_usage_chunk(self.op, template, self.usage))
         return [[Chunk(o) for o in objs]]
+
+
+def _usage_of(result: Result) -> dict[str, Any] | None:
+    """A whole answer's usage, OpenAI-shaped, as the router reports it."""
+    usage = result.usage or result.obj.get("usage")
+    return usage if isinstance(usage, dict) else None
+
+
+def _encoded(op: Op, kind: str, usage: dict[str, Any] | None, body: bytes) -> bytes:
+    head = orjson.dumps({"v": _VERSION, "op": op, "kind": kind, "usage": usage})
+    return b"".join((head, b"\n", body))
 
 
 def _usage_chunk(op: Op, template: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:

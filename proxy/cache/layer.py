@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from typing import Any, Protocol
 
@@ -199,12 +199,15 @@ class CacheStep:
             if flight is not None and not flight.done():
                 flight.set_result(None)
 
-    async def put(self, entry: Entry) -> None:
-        value = entry.encode()
+    def put(self, value: bytes) -> Awaitable[None] | None:
+        """Store an encoded entry: at once in process, else by awaiting what this returns."""
         set_nowait = self._cache._set_nowait
-        if set_nowait is not None:
-            set_nowait(self.key, value, self.ttl)
-            return
+        if set_nowait is None:
+            return self._put(value)
+        set_nowait(self.key, value, self.ttl)
+        return None
+
+    async def _put(self, value: bytes) -> None:
         try:
             await self._cache.backend.set(self.key, value, self.ttl)
         except CacheUnavailable:
@@ -263,7 +266,9 @@ class _Recording:
     async def unary(self, plan: Plan, route: Route, request_id: str, trace: Trace) -> Result:
         result = await self._router.unary(plan, route, request_id, trace)
         if not trace.resumes and trace.op is not None:
-            await self._step.put(Entry.whole(trace.op, result))
+            pending = self._step.put(Entry.encode_whole(trace.op, result))
+            if pending is not None:
+                await pending
         return result
 
     async def stream(self, plan: Plan, route: Route, request_id: str,
@@ -281,4 +286,6 @@ class _Recording:
                         kept = None  # too large to keep: served, not stored
                 yield batch
         if kept is not None and not trace.resumes and trace.op is not None:
-            await self._step.put(Entry.stream(trace.op, kept, trace.usage))
+            pending = self._step.put(Entry.stream(trace.op, kept, trace.usage).encode())
+            if pending is not None:
+                await pending

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import orjson
 import pytest
 
 from proxy.cache import Entry, MemoryBackend, ResponseCache, cache_key
@@ -41,6 +42,17 @@ def test_entries_round_trip_and_reject_garbage() -> None:
     assert Entry.decode(entry.encode()) == entry
     assert Entry.decode(b"not json") is None
     assert Entry.decode(b'{"v": 99}') is None
+
+
+def test_a_whole_answer_is_stored_and_replayed_as_the_bytes_it_was_served_as() -> None:
+    raw = orjson.dumps(WHOLE, option=orjson.OPT_INDENT_2)  # the upstream's own spacing
+    result = Result(WHOLE, raw)
+    encoded = Entry.encode_whole("chat", result)
+    assert encoded == Entry.whole("chat", result).encode()
+    entry = Entry.decode(encoded)
+    assert entry is not None and entry.obj == WHOLE and entry.usage == WHOLE["usage"]
+    replayed = entry.result()
+    assert replayed is not None and replayed.raw == raw and replayed.obj == WHOLE
 
 
 def _content(batches: list[list[Chunk]]) -> tuple[str, list[Any], list[dict[str, Any]]]:
