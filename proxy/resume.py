@@ -23,6 +23,8 @@ __all__ = ["PrefixSkipper", "ResumeMismatch", "StreamText"]
 _PASSIVE_BLOCKS = frozenset({"text", "thinking", "redacted_thinking"})
 _THINKING_DELTAS = frozenset({"thinking_delta", "signature_delta"})
 _PASSIVE_DELTAS = _THINKING_DELTAS | {"text_delta"}
+#: StreamText joins its small text parts into one string every this many
+_BLOCK = 16
 
 
 def _text_of(choice: dict[str, Any]) -> str | None:
@@ -38,9 +40,11 @@ def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 class StreamText:
-    __slots__ = ("_parts", "finish", "resumable")
+    __slots__ = ("_blocks", "_parts", "finish", "resumable")
 
     def __init__(self, op: Op) -> None:
+        #: the text so far: ``_blocks`` joined, then the latest small ``_parts``
+        self._blocks: list[str] = []
         self._parts: list[str] = []
         self.finish: str | None = None
         self.resumable = op not in ("embeddings", "count_tokens")
@@ -69,6 +73,9 @@ class StreamText:
                 finish = choice.get("finish_reason")
                 if finish:
                     self.finish = finish
+        if len(parts) >= _BLOCK:  # a small string costs ~50 bytes: keep them as one
+            self._blocks.append("".join(parts))
+            parts.clear()
 
     def _event(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -92,9 +99,13 @@ class StreamText:
 
     @property
     def value(self) -> str:
-        if len(self._parts) > 1:
-            self._parts[:] = ["".join(self._parts)]
-        return self._parts[0] if self._parts else ""
+        blocks = self._blocks
+        if self._parts:
+            blocks.append("".join(self._parts))
+            self._parts.clear()
+        if len(blocks) > 1:
+            blocks[:] = ["".join(blocks)]
+        return blocks[0] if blocks else ""
 
 
 class ResumeMismatch(Exception):

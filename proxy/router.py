@@ -159,6 +159,7 @@ class Router:
                     continue
                 # no timer per batch: the worker answers every call by its deadline
                 channel = call.reply
+                del reply  # the consumer has it: nothing held while the next one waits
                 reply = await channel.get()
                 # a consumer that fell behind takes every waiting batch in one go
                 while isinstance(reply, list) and isinstance(channel.peek(), list):

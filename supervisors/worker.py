@@ -99,7 +99,9 @@ async def worker_loop(sup: ProviderSupervisor) -> None:
     inbox = sup.inbox
     idle = sup.idle_workers
     loop = asyncio.get_running_loop()
+    call: Call | None = None
     while True:
+        call = None  # an idle worker holds nothing of its last call (body, reply channel)
         if inbox.empty():
             idle.add(task)  # the supervisor may retire (cancel) it while it waits here
             try:
@@ -306,12 +308,13 @@ async def _attempt(sup: ProviderSupervisor, call: Call, budget: _Budget) -> None
         raise
     budget.move(call.deadline)
     try:
+        if first:
+            await _put(call, first, budget)
+        del first  # the caller has it: held here, it would live as long as the stream
         if ended:  # the whole (short) body came before any content: nothing left to read
-            if first:
-                await _put(call, first, budget)
             await _put(call, StreamEnd(decoder.done, decoder.usage, decoder.malformed), budget)
         else:
-            await _relay(call, resp, decoder, first, budget)
+            await _relay(call, resp, decoder, budget)
     finally:
         resp.close()
 
@@ -343,12 +346,9 @@ async def _until_content(
 
 
 async def _relay(
-    call: Call, resp: UpstreamResponse, decoder: StreamDecoder, first: list[Chunk],
-    budget: _Budget,
+    call: Call, resp: UpstreamResponse, decoder: StreamDecoder, budget: _Budget,
 ) -> None:
     reply = call.reply
-    if first:
-        await _put(call, first, budget)
     readany, feed = resp.readany, decoder.feed
     try:
         while True:
@@ -364,6 +364,7 @@ async def _relay(
                     await _put(call, chunks, budget)
                 else:
                     reply.put_nowait(chunks)
+            del data, chunks  # the caller has them: nothing held while the next read waits
         tail = decoder.close()
     except ProxyError:
         raise

@@ -217,10 +217,12 @@ async def _stream(
         assert trace.op is not None
         await write(encoder.batch(first, trace.op))
         out.sent = len(first)
+        del first  # written: an open stream holds no chunk it has sent
         try:
             async for batch in relay:
                 await write(encoder.batch(batch, trace.op))
                 out.sent += len(batch)
+                del batch
             await write(encoder.done(trace))
         except ProxyError as err:
             out.error = err.message

@@ -110,3 +110,15 @@ def test_a_text_in_the_block_start_counts_too() -> None:
 def test_a_native_answer_that_differs_is_a_mismatch(fresh: list[Chunk]) -> None:
     with pytest.raises(ResumeMismatch):
         PrefixSkipper("messages", "Hello").filter(fresh)
+
+
+def test_long_streams_keep_their_text_exact_in_a_few_strings() -> None:
+    tracked = StreamText("chat")
+    sent = []
+    for i in range(100):
+        tracked.track([chat(f"{i} ")] if i % 3 else [chat(f"{i} "), chat("x")])
+        sent.append(f"{i} " if i % 3 else f"{i} x")
+        if i == 50:
+            assert tracked.value == "".join(sent)  # read mid-stream, then it goes on
+    assert len(tracked._blocks) + len(tracked._parts) < 10
+    assert tracked.value == "".join(sent)
