@@ -2,13 +2,13 @@
 
 Lighter than ``asyncio.Queue`` for the hot path (no waiter lists, no task-done
 bookkeeping) and with deadlines on ``get`` and ``put`` that need no ``asyncio.timeout``
-object (a timer exists only while one side actually waits).
+object (a timer exists only while one side actually waits). Items wait in a plain list:
+it rarely holds more than one, and an empty ``deque`` costs ~600 bytes more per call.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from typing import Generic, TypeVar
 
 __all__ = ["Channel"]
@@ -26,7 +26,7 @@ class Channel(Generic[T]):
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._items: deque[T] = deque()
+        self._items: list[T] = []
         self._getter: asyncio.Future[None] | None = None
         self._putter: asyncio.Future[None] | None = None
 
@@ -45,7 +45,7 @@ class Channel(Generic[T]):
         """Deliver ``item`` even when full, dropping the oldest (a final error matters
         more than a chunk nobody will read)."""
         if len(self._items) >= self.maxsize:
-            self._items.popleft()
+            del self._items[0]
         self.put_nowait(item)
 
     def full(self) -> bool:
@@ -72,7 +72,7 @@ class Channel(Generic[T]):
         return self._items[0] if self._items else None
 
     def get_nowait(self) -> T:
-        item = self._items.popleft()
+        item = self._items.pop(0)
         putter = self._putter
         if putter is not None and not putter.done():
             putter.set_result(None)
@@ -91,7 +91,7 @@ class Channel(Generic[T]):
                 self._getter = None
                 if timer is not None:
                     timer.cancel()
-        item = items.popleft()
+        item = items.pop(0)
         putter = self._putter
         if putter is not None and not putter.done():
             putter.set_result(None)
