@@ -62,21 +62,46 @@ class Tracing:
     """The process's tracer, its exporter and the propagator; one per app."""
 
     def __init__(self, provider: TracerProvider, capture_content: bool) -> None:
+        from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self._provider = provider
         self.tracer: Tracer = provider.get_tracer("openai-proxy")
         self.propagator = TraceContextTextMapPropagator()
         self.capture_content = capture_content
+        # what every request uses, looked up once (not imported per call)
+        self._server_kind = SpanKind.SERVER
+        self.client_kind = SpanKind.CLIENT
+        self.in_context = set_span_in_context
+        self._status = Status
+        self._error = StatusCode.ERROR
+        #: a provider's base URL → its ``server.*`` attributes
+        self._servers: dict[str, dict[str, Any]] = {}
 
     def request(self, method: str, route: str, headers: Mapping[str, str]) -> RequestTracing:
-        from opentelemetry.trace import SpanKind
-
         parent = self.propagator.extract(carrier=headers)
         span = self.tracer.start_span(
-            f"{method} {route}", context=parent, kind=SpanKind.SERVER,
+            f"{method} {route}", context=parent, kind=self._server_kind,
             attributes={"http.request.method": method, "http.route": route})
         return RequestTracing(self, span)
+
+    def server_of(self, base_url: str) -> dict[str, Any]:
+        """``server.address`` and ``server.port`` of a base URL (parsed once)."""
+        found = self._servers.get(base_url)
+        if found is None:
+            found = {}
+            url = urlsplit(base_url) if base_url else None
+            if url is not None and url.hostname:
+                found["server.address"] = url.hostname
+                found["server.port"] = url.port or (443 if url.scheme == "https" else 80)
+            if len(self._servers) < 1000:
+                self._servers[base_url] = found
+        return found
+
+    def fail(self, span: Span, error_type: str) -> None:
+        span.set_attribute("error.type", error_type)
+        span.set_status(self._status(self._error, error_type))
+        span.end()
 
     def shutdown(self) -> None:
         """Flush what is queued (bounded by the exporter's own timeout) and stop."""
@@ -102,60 +127,56 @@ def start_tracing(service_name: str) -> Tracing | None:
 
 
 class RequestTracing:
-    """The spans of one request: its server span and one client span per attempt."""
+    """The spans of one request: its server span and one client span per attempt.
+    Attributes known only later are set together when the spans end (one call each)."""
 
-    __slots__ = ("_attempts", "_served", "_tracing", "server")
+    __slots__ = ("_attempts", "_model", "_served", "_tracing", "server")
 
     def __init__(self, tracing: Tracing, server: Span) -> None:
         self._tracing = tracing
         self.server = server
         self._attempts: dict[int, Span] = {}
         self._served: int | None = None
+        self._model: str | None = None
 
     def request_model(self, model: str) -> None:
-        self.server.set_attribute("gen_ai.request.model", model)
+        self._model = model
 
     def attempt(self, call: Call, *, provider: str, provider_type: str, model: str,
                 base_url: str, number: int, reason: str | None) -> None:
         """A client span for ``call`` (an upstream attempt); its ``traceparent`` is added
         to the headers the call forwards upstream."""
-        from opentelemetry.trace import SpanKind, set_span_in_context
-
+        tracing = self._tracing
         operation = _OPERATIONS.get(call.op, call.op)
-        url = urlsplit(base_url) if base_url else None
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": operation,
             "gen_ai.provider.name": _PROVIDER_NAMES.get(provider_type, provider_type),
             "gen_ai.request.model": model,
             "openai_proxy.provider": provider,
             "openai_proxy.attempt": number,
+            **tracing.server_of(base_url),
         }
         if reason:
             attributes["openai_proxy.fallback_reason"] = reason
-        if url is not None and url.hostname:
-            attributes["server.address"] = url.hostname
-            attributes["server.port"] = url.port or (443 if url.scheme == "https" else 80)
         body = call.body
-        for name, attr in (("temperature", "gen_ai.request.temperature"),
-                           ("top_p", "gen_ai.request.top_p"),
-                           ("max_tokens", "gen_ai.request.max_tokens")):
+        for name, attr in _REQUEST_ATTRIBUTES:
             value = body.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 attributes[attr] = value
-        if self._tracing.capture_content:
+        if tracing.capture_content:
             attributes["gen_ai.input.messages"] = _content(body)
-        span = self._tracing.tracer.start_span(
-            f"{operation} {model}", context=set_span_in_context(self.server),
-            kind=SpanKind.CLIENT, attributes=attributes)
+        span = tracing.tracer.start_span(
+            f"{operation} {model}", context=tracing.in_context(self.server),
+            kind=tracing.client_kind, attributes=attributes)
         self._attempts[id(call)] = span
         carrier: dict[str, str] = dict(call.headers or {})
-        self._tracing.propagator.inject(carrier, context=set_span_in_context(span))
+        tracing.propagator.inject(carrier, context=tracing.in_context(span))
         call.headers = carrier
 
     def failed(self, call: Call, error_type: str) -> None:
         span = self._attempts.pop(id(call), None)
         if span is not None:
-            _fail(span, error_type)
+            self._tracing.fail(span, error_type)
 
     def first_content(self, call: Call) -> None:
         """The attempt produced its first content (it may still lose a hedge)."""
@@ -182,48 +203,55 @@ class RequestTracing:
                response_model: str | None, usage: dict[str, Any] | None) -> None:
         """End every open span: the serving attempt with the answer's model and usage,
         attempts that did not serve (hedge losers, broken streams) as cancelled."""
+        fail = self._tracing.fail
         for key, span in self._attempts.items():
             if key == self._served and status < 400:
+                served = _usage(usage)
                 if response_model:
-                    span.set_attribute("gen_ai.response.model", response_model)
-                _usage(span, usage)
+                    served["gen_ai.response.model"] = response_model
+                if served:
+                    span.set_attributes(served)
                 span.end()
             elif key == self._served:
-                _fail(span, "client_disconnected" if status == 499 else "error")
+                fail(span, "client_disconnected" if status == 499 else "error")
             else:
-                _fail(span, "cancelled")
+                fail(span, "cancelled")
         self._attempts.clear()
-        server = self.server
-        server.set_attribute("http.response.status_code", status)
+        attributes = _usage(usage)
+        attributes["http.response.status_code"] = status
+        if self._model is not None:
+            attributes["gen_ai.request.model"] = self._model
         if op is not None:
-            server.set_attribute("gen_ai.operation.name", _OPERATIONS.get(op, op))
+            attributes["gen_ai.operation.name"] = _OPERATIONS.get(op, op)
         if response_model:
-            server.set_attribute("gen_ai.response.model", response_model)
-        _usage(server, usage)
+            attributes["gen_ai.response.model"] = response_model
+        server = self.server
         if status >= 500 or status == 499:
-            _fail(server, str(status) if status != 499 else "client_disconnected")
-        else:
-            if error and status >= 400:
-                server.set_attribute("error.type", str(status))
-            server.end()
+            server.set_attributes(attributes)
+            fail(server, str(status) if status != 499 else "client_disconnected")
+            return
+        if error and status >= 400:
+            attributes["error.type"] = str(status)
+        server.set_attributes(attributes)
+        server.end()
 
 
-def _usage(span: Span, usage: dict[str, Any] | None) -> None:
+_REQUEST_ATTRIBUTES = (("temperature", "gen_ai.request.temperature"),
+                       ("top_p", "gen_ai.request.top_p"),
+                       ("max_tokens", "gen_ai.request.max_tokens"))
+
+
+def _usage(usage: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``gen_ai.usage.*`` attributes of a usage report."""
+    out: dict[str, Any] = {}
     if not usage:
-        return
+        return out
     for name, attr in (("prompt_tokens", "gen_ai.usage.input_tokens"),
                        ("completion_tokens", "gen_ai.usage.output_tokens")):
         value = usage.get(name)
         if isinstance(value, int):
-            span.set_attribute(attr, value)
-
-
-def _fail(span: Span, error_type: str) -> None:
-    from opentelemetry.trace import Status, StatusCode
-
-    span.set_attribute("error.type", error_type)
-    span.set_status(Status(StatusCode.ERROR, error_type))
-    span.end()
+            out[attr] = value
+    return out
 
 
 def _content(body: dict[str, Any]) -> str:
