@@ -33,7 +33,6 @@ log = logging.getLogger("proxy.store")
 
 _UNIQUE = re.compile(r"UNIQUE constraint failed: (?:.*[ ,])?\w+\.(\w+)$")
 _BUSY_TIMEOUT_MS = 5000
-_CACHE_KIB = 512
 
 
 def _make_parent(path: Path) -> None:
@@ -99,10 +98,6 @@ class SQLiteStore(SqlStore):
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             await db.execute("PRAGMA synchronous = NORMAL")
-            # the gateway caches what it reads often (keys, routes) and mostly appends
-            # (audit, spend): 512 KiB of page cache instead of SQLite's 2 MiB default,
-            # the OS page cache serves the rest
-            await db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
         except BaseException:
             await db.close()
             raise
