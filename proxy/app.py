@@ -31,9 +31,11 @@ from .appkeys import (
     PAYLOADS,
     RESPONSES,
     ROUTER,
+    SERVICES,
     SETTINGS,
     SPEND,
     TRACING,
+    Services,
 )
 from .audit import AuditLog, AuditRetention
 from .cache import Backend, MemoryBackend, ResponseCache
@@ -90,7 +92,7 @@ def build_app(settings: Settings) -> web.Application:
     openapi.setup_routes(app)  # last: it documents the routes added before it
     app.cleanup_ctx.extend(
         [_tracing_ctx, _store_ctx, _responses_ctx, _session_ctx, _limits_ctx, _spend_ctx,
-         _cache_ctx, _gateway_ctx, _audit_ctx, _background_ctx]
+         _cache_ctx, _gateway_ctx, _audit_ctx, _background_ctx, _services_ctx]
     )
     return app
 
@@ -285,6 +287,12 @@ async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = list(background)
     if tasks:
         await asyncio.wait(tasks, timeout=5.0)
+
+
+async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Last: what the request pipeline uses, once every context above has opened."""
+    app[SERVICES] = Services.of(app)
+    yield
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -32,10 +33,9 @@ PAYLOADS = web.AppKey("payloads", PayloadStore)
 RESPONSES = web.AppKey("responses", ResponseState)
 CACHE = web.AppKey("cache", ResponseCache)
 SPEND = web.AppKey("spend", Spend)
-#: per request: its id, when it started (perf_counter), and the captured response bytes
+#: per request: its id and when it started (perf_counter)
 REQUEST_ID = web.RequestKey("request_id", str)
 STARTED = web.RequestKey("started", float)
-CAPTURE = web.RequestKey("capture", list[bytes])
 #: the front end serving this request: the middleware answers errors in its shape
 INGRESS = web.RequestKey("ingress", Ingress)
 #: the client key, once a handler outside the pipeline authenticated it (for the audit)
@@ -44,3 +44,28 @@ CLIENT = web.RequestKey("client", ClientKey)
 AUDITED = web.RequestKey("audited", bool)
 #: short-lived tasks started by handlers (token charging); awaited on shutdown
 BACKGROUND: web.AppKey[set[asyncio.Task[None]]] = web.AppKey("background", set)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What every ``/v1`` request uses, gathered once the application has started (one
+    lookup per request instead of one per use)."""
+
+    settings: Settings
+    metrics: Metrics
+    gateway: Gateway
+    router: Router
+    limits: Limits
+    cache: ResponseCache
+    spend: Spend
+    audit: AuditLog
+    tracing: Tracing | None
+    background: set[asyncio.Task[None]]
+
+    @classmethod
+    def of(cls, app: web.Application) -> Services:
+        return cls(app[SETTINGS], app[METRICS], app[GATEWAY], app[ROUTER], app[LIMITS],
+                   app[CACHE], app[SPEND], app[AUDIT], app[TRACING], app[BACKGROUND])
+
+
+SERVICES = web.AppKey("services", Services)

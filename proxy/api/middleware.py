@@ -126,7 +126,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
             response.headers["x-request-id"] = request_id
         return response
     finally:
-        if AUDITED not in request and request.path.startswith("/v1/"):
+        if request.path.startswith("/v1/") and AUDITED not in request:
             finish_unserved(request, endpoint, status, error, started)
         request_id_var.reset(token)
         if endpoint not in _UNMETERED:

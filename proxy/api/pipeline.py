@@ -22,24 +22,7 @@ from aiohttp import web
 
 from supervisors.errors import ProxyError, StreamBroken
 
-from ..appkeys import (
-    AUDIT,
-    AUDITED,
-    BACKGROUND,
-    CACHE,
-    CAPTURE,
-    CLIENT,
-    GATEWAY,
-    INGRESS,
-    LIMITS,
-    METRICS,
-    REQUEST_ID,
-    ROUTER,
-    SETTINGS,
-    SPEND,
-    STARTED,
-    TRACING,
-)
+from ..appkeys import AUDITED, CLIENT, INGRESS, REQUEST_ID, SERVICES, STARTED, Services
 from ..auth import ClientKey
 from ..cache import Source
 from ..logs import log_request
@@ -61,8 +44,8 @@ _CLIENT_GONE = (ConnectionResetError, BrokenPipeError)
 class _Outcome:
     """What the audit record and the access log say about a request, filled as it goes."""
 
-    __slots__ = ("alias", "client", "cost", "error", "prepared", "reservation", "route",
-                 "sent", "size", "status", "stream")
+    __slots__ = ("alias", "capture", "client", "cost", "error", "prepared", "reservation",
+                 "route", "sent", "size", "status", "stream")
 
     def __init__(self) -> None:
         self.client: ClientKey | None = None
@@ -79,6 +62,8 @@ class _Outcome:
         self.cost: int | None = None
         self.size = 0
         self.sent = 0
+        #: the response bytes, kept for the audit record (AUDIT_STORE_CONTENT), else None
+        self.capture: list[bytes] | None = None
 
 
 def _with(headers: dict[str, str], more: dict[str, str]) -> dict[str, str]:
@@ -96,15 +81,14 @@ def _trace_headers(request_id: str, trace: Trace, extra: dict[str, str]) -> dict
 
 async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
     request[INGRESS] = ingress
-    app = request.app
+    svc = request.app[SERVICES]
     trace = Trace()
     out = _Outcome()
     started = time.perf_counter()
-    tracing = app[TRACING]
-    if tracing is not None:
-        trace.tracing = tracing.request(request.method, ingress.endpoint, request.headers)
+    if svc.tracing is not None:
+        trace.tracing = svc.tracing.request(request.method, ingress.endpoint, request.headers)
     try:
-        gateway = app[GATEWAY]
+        gateway = svc.gateway
         out.client = client = ingress.authenticate(gateway.clients, request)
         body = await read_json(request)
         model = body.get("model")
@@ -113,9 +97,9 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
         out.stream = prepared.stream
         if trace.tracing is not None:
             trace.tracing.request_model(prepared.model)
-        if app[SETTINGS].audit_store_content:
-            request[CAPTURE] = []
-        limit_headers = await app[LIMITS].admit(request, client)
+        if svc.settings.audit_store_content:
+            out.capture = []
+        limit_headers = await svc.limits.admit(request, client)
         if prepared.load is not None:
             await prepared.load(client)
         if prepared.headers:
@@ -127,20 +111,20 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
             out.status = 200
             return web.Response(body=local, content_type="application/json",
                                 headers={**limit_headers, "x-request-id": request[REQUEST_ID]})
-        step = await app[CACHE].begin(
+        step = await svc.cache.begin(
             request.headers, _cache_scope(client), ingress.endpoint, route.alias,
             prepared.body, prepared.stream, route, trace)
-        source = app[ROUTER] if step is None else step.source(app[ROUTER])
+        source = svc.router if step is None else step.source(svc.router)
         try:
             if trace.cache != "hit":  # a cache hit costs nothing against budgets
                 out.size = _size(request, prepared)
-                out.reservation = await app[SPEND].reserve(
+                out.reservation = await svc.spend.reserve(
                     client, route, prepared.max_output_tokens, out.size, prepared.body.get("n"))
             if prepared.stream:
-                return await _stream(request, ingress, prepared, route, trace, limit_headers,
-                                     out, source)
-            return await _whole(request, ingress, prepared, route, trace, limit_headers, out,
-                                source)
+                return await _stream(request, svc, ingress, prepared, route, trace,
+                                     limit_headers, out, source)
+            return await _whole(request, svc, ingress, prepared, route, trace, limit_headers,
+                                out, source)
         finally:
             if step is not None:
                 step.release()
@@ -156,7 +140,7 @@ async def serve(request: web.Request, ingress: Ingress) -> web.StreamResponse:
         out.status, out.error = 499, out.error or "client disconnected"
         raise
     finally:
-        _finish(request, ingress.endpoint, trace, out, started)
+        _finish(request, svc, ingress.endpoint, trace, out, started)
 
 
 def _cache_scope(client: ClientKey) -> str:
@@ -165,32 +149,31 @@ def _cache_scope(client: ClientKey) -> str:
 
 
 async def _whole(
-    request: web.Request, ingress: Ingress, prepared: Prepared, route: Route, trace: Trace,
-    limit_headers: dict[str, str], out: _Outcome, source: Source,
+    request: web.Request, svc: Services, ingress: Ingress, prepared: Prepared, route: Route,
+    trace: Trace, limit_headers: dict[str, str], out: _Outcome, source: Source,
 ) -> web.StreamResponse:
-    app = request.app
     request_id = request[REQUEST_ID]
     result = await source.unary(partial(ingress.plan, prepared), route, request_id, trace)
-    app[METRICS].first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
+    svc.metrics.first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
     assert trace.op is not None
     payload = ingress.whole(prepared, result, trace.op)
-    if CAPTURE in request:
-        request[CAPTURE].append(payload)
+    if out.capture is not None:
+        out.capture.append(payload)
     out.status = 200
     usage = trace.usage if trace.cache != "hit" else None  # a cache hit costs nothing
-    out.cost = cost = app[SPEND].cost(route, trace.provider, trace.model, usage) or 0
+    out.cost = cost = svc.spend.cost(route, trace.provider, trace.model, usage) or 0
     headers = _trace_headers(request_id, trace, _with(limit_headers, prepared.headers))
     headers["x-proxy-cost-usd"] = format_usd(cost)
     if len(payload) > WATCHED_BODY:  # could block on a client that does not read
-        return await send_whole(request, payload, headers, app[SETTINGS].slow_client_timeout)
-    return web.Response(body=payload, content_type="application/json", headers=headers)
+        return await send_whole(request, payload, headers, svc.settings.slow_client_timeout)
+    headers["Content-Type"] = "application/json"
+    return web.Response(body=payload, headers=headers)
 
 
 async def _stream(
-    request: web.Request, ingress: Ingress, prepared: Prepared, route: Route, trace: Trace,
-    limit_headers: dict[str, str], out: _Outcome, source: Source,
+    request: web.Request, svc: Services, ingress: Ingress, prepared: Prepared, route: Route,
+    trace: Trace, limit_headers: dict[str, str], out: _Outcome, source: Source,
 ) -> web.StreamResponse:
-    app = request.app
     request_id = request[REQUEST_ID]
     relay = source.stream(partial(ingress.plan, prepared), route, request_id, trace)
     try:
@@ -206,14 +189,14 @@ async def _stream(
         response = await open_stream(
             request, _trace_headers(request_id, trace, _with(limit_headers, prepared.headers)))
         out.status = 200
-        app[METRICS].first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
+        svc.metrics.first_byte(trace.provider or "none", time.perf_counter() - request[STARTED])
         # a client that accepts nothing for SLOW_CLIENT_TIMEOUT is disconnected
         # ... and one that waits on a slow upstream gets the front end's keepalive event
-        watch = WriteWatch(request, response, app[SETTINGS].slow_client_timeout,
+        watch = WriteWatch(request, response, svc.settings.slow_client_timeout,
                            getattr(encoder, "keepalive", None))
         write: Callable[[bytes], Awaitable[None]] = watch.write
-        if CAPTURE in request:
-            write = _capturing(write, request[CAPTURE])
+        if out.capture is not None:
+            write = _capturing(write, out.capture)
         assert trace.op is not None
         await write(encoder.batch(first, trace.op))
         out.sent = len(first)
@@ -256,33 +239,33 @@ def finish_unserved(request: web.Request, endpoint: str, status: int, error: str
     out = _Outcome()
     out.client = request.get(CLIENT)
     out.status, out.error = status, error
-    _finish(request, endpoint, Trace(), out, started)
+    _finish(request, request.app[SERVICES], endpoint, Trace(), out, started)
 
 
-def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
+def _finish(request: web.Request, svc: Services, endpoint: str, trace: Trace, out: _Outcome,
             started: float) -> None:
-    app = request.app
     request[AUDITED] = True
     client = out.client
+    metrics = svc.metrics
     usage = trace.usage if trace.cache != "hit" else None  # a cache hit costs nothing
     if usage and trace.provider:
-        app[METRICS].count_tokens(trace.provider, trace.model or "", usage)
+        metrics.count_tokens(trace.provider, trace.model or "", usage)
     if trace.resumes:
-        app[METRICS].stream_resumes.add(
+        metrics.stream_resumes.add(
             {"provider": trace.provider or "none", "outcome": "resumed"}, trace.resumes)
     if usage and client is not None and (client.tpm_limit or client.tenant_tpm_limit):
-        app[LIMITS].charge(client, usage, app[BACKGROUND])
+        svc.limits.charge(client, usage, svc.background)
     for provider, model, extra in trace.extra_usage:  # a hedge's loser that reported usage
-        app[METRICS].count_tokens(provider, model, extra)
+        metrics.count_tokens(provider, model, extra)
         if client is not None and (client.tpm_limit or client.tenant_tpm_limit):
-            app[LIMITS].charge(client, extra, app[BACKGROUND])
-    cost = _settle(app, client, trace, out)
+            svc.limits.charge(client, extra, svc.background)
+    cost = _settle(svc, client, trace, out)
     latency = time.perf_counter() - started
     status, error = out.status, out.error
     if trace.tracing is not None:
         trace.tracing.finish(status=status, error=error, op=trace.op,
                              response_model=trace.model, usage=usage)
-    if status >= 500 or app[SETTINGS].log_requests:
+    if status >= 500 or svc.settings.log_requests:
         log_request(
             request.method, endpoint, status, latency,
             client_key_id=client.id if client else None,
@@ -290,9 +273,9 @@ def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
             provider=trace.provider, upstream_model=trace.model, attempts=trace.attempts,
             error=error,
         )
-    if not app[SETTINGS].audit_enabled:
+    if not svc.settings.audit_enabled:
         return
-    app[AUDIT].submit(
+    svc.audit.submit(
         AuditRecord(
             created_at=datetime.now(UTC),
             request_id=request[REQUEST_ID],
@@ -311,20 +294,19 @@ def _finish(request: web.Request, endpoint: str, trace: Trace, out: _Outcome,
             attempts=trace.attempts,
             fallback_reasons=list(trace.reasons),
             error=error[:500] if error else None,
-            request_body=_captured_request(request),
-            response_body=_captured_response(request),
+            request_body=_captured_request(request, out),
+            response_body=_captured_response(out),
             session_id=_session_id(request),
             cost_usd=nanos_to_usd(cost) if trace.provider else None,
         )
     )
 
 
-def _settle(app: web.Application, client: ClientKey | None, trace: Trace,
-            out: _Outcome) -> int:
+def _settle(svc: Services, client: ClientKey | None, trace: Trace, out: _Outcome) -> int:
     """The request's cost (nano-dollars), settled against its budgets: from the reported
     usage when it was answered; nothing when it failed; for a client that left
     mid-stream, the reported usage or an estimate of what it was sent."""
-    spend = app[SPEND]
+    spend = svc.spend
     cost = out.cost
     if cost is None:
         cost = 0
@@ -336,7 +318,7 @@ def _settle(app: web.Application, client: ClientKey | None, trace: Trace,
             elif out.status == 499:
                 cost = spend.estimate(out.route, trace.provider, trace.model, out.size,
                                       out.sent)
-    metrics = app[METRICS]
+    metrics = svc.metrics
     if cost and trace.provider:
         metrics.count_cost(trace.provider, trace.model or "", cost)
     for provider, model, extra in trace.extra_usage:  # a hedge's loser: billed upstream too
@@ -364,17 +346,16 @@ def _session_id(request: web.Request) -> str | None:
     return value[:200] if value else None
 
 
-def _captured_request(request: web.Request) -> str | None:
-    if CAPTURE not in request or request._read_bytes is None:
+def _captured_request(request: web.Request, out: _Outcome) -> str | None:
+    if out.capture is None or request._read_bytes is None:
         return None
     return request._read_bytes.decode("utf-8", "replace")
 
 
-def _captured_response(request: web.Request) -> str | None:
-    if CAPTURE not in request:
+def _captured_response(out: _Outcome) -> str | None:
+    if out.capture is None:
         return None
-    captured: list[bytes] = request[CAPTURE]
-    return b"".join(captured).decode("utf-8", "replace")
+    return b"".join(out.capture).decode("utf-8", "replace")
 
 
 def _int(usage: dict[str, Any] | None, name: str) -> int | None:
