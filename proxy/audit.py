@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from supervisors.inbox import Inbox
+
 from .metrics import Metrics
 from .payloads import PayloadStore
 from .store.base import AuditRecord, Store, StoreUnavailable
@@ -98,7 +100,7 @@ class AuditLog:
         self._metrics = metrics
         self._payloads = payloads
         self._inline_max = inline_max_bytes
-        self._queue: asyncio.Queue[AuditRecord] = asyncio.Queue(queue_size)
+        self._queue: Inbox[AuditRecord] = Inbox(queue_size)
         self._max_bytes = queue_max_bytes
         #: bytes held by records submitted and not yet written (queued, taken, in flight)
         self.queued_bytes = 0

@@ -26,6 +26,7 @@ from .adapters.base import Adapter
 from .adapters.registry import adapter_for
 from .circuit import CircuitBreaker, CircuitState
 from .errors import InternalError, ProxyError, Unavailable
+from .inbox import Inbox
 from .keypool import KeyPool, iso_time
 from .masking import spec_secrets
 from .messages import Call
@@ -67,7 +68,7 @@ class ProviderSupervisor:
         self.transport = transport
         self.observer = observer
         config = spec.config
-        self.inbox: asyncio.Queue[Call] = asyncio.Queue(config.queue_size)
+        self.inbox: Inbox[Call] = Inbox(config.queue_size)
         # a failed probe doubles the wait, up to twice the configured recovery (jittered)
         self.breaker = CircuitBreaker(config.failure_threshold, config.recovery_timeout)
         self.pool = KeyPool(spec.keys)
