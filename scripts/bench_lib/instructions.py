@@ -7,6 +7,10 @@ executed per request (user space only: what the kernel does for a syscall is not
 counted). CPU time depends on what else runs on the machine; this count does not, so two
 trees can be compared within a fraction of a percent while other work runs — the CPU
 figures of the other phases stay the measure that is reported, this one is for A/B work.
+
+``--proxy-cmd`` may start with ``NAME=value`` words: they go to the gateway's environment
+(valgrind must start the interpreter itself, so ``env`` cannot be used), e.g.
+``--proxy-cmd "AUDIT_ENABLED=false {python} -m proxy serve --host 127.0.0.1 --port {port}"``.
 """
 
 from __future__ import annotations

@@ -252,6 +252,9 @@ def _instructions(args: argparse.Namespace) -> int:
                 max_concurrency=100))
             cmd = shlex.split(args.proxy_cmd.format(python=shlex.quote(sys.executable),
                                                     port=port))
+            while cmd and "=" in cmd[0] and not cmd[0].startswith("-"):  # NAME=value ...
+                name, _, value = cmd.pop(0).partition("=")
+                env[name] = value
             targets["proxy"] = (cmd, env, port, "/readyz",
                                 Target("proxy", "127.0.0.1", port, token=CLIENT_KEY))
         raws = {kind: {name: (build_request("127.0.0.1", t[2], "/v1/chat/completions",
