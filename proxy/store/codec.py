@@ -268,8 +268,9 @@ def audit_values(record: AuditRecord, ts: Callable[[datetime], Any]) -> tuple[An
         record.session_id,
         record.cost_usd,
     )
-    if any(type(v) is str and _unstorable(v) for v in values):
-        return tuple(_storable(v) for v in values)
+    for v in values:
+        if type(v) is str and ("\x00" in v or not v.isascii()) and _unstorable(v):
+            return tuple(_storable(v) for v in values)
     return values
 
 
