@@ -1,5 +1,6 @@
 """A bounded FIFO with many consumers and producers that never wait: a provider's inbox
-(its workers take calls), the audit queue (its writer takes records).
+(its workers take calls), the audit and stored-response queues (their writers take
+records).
 
 The subset of ``asyncio.Queue`` those need, at a fraction of its cost per item: no
 unfinished-task count, no ``join`` event, no waiting ``put``. ``get`` keeps

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from supervisors.errors import NotFound
+from supervisors.inbox import Inbox
 
 from ..auth import ClientKey
 from ..store.base import Store, StoredResponse, StoreError
@@ -73,7 +74,7 @@ class ResponseState:
     def __init__(self, store: Store, *, ttl_days: int, queue_size: int = 10_000) -> None:
         self._store = store
         self._ttl = timedelta(days=ttl_days)
-        self._queue: asyncio.Queue[StoredResponse] = asyncio.Queue(queue_size)
+        self._queue: Inbox[StoredResponse] = Inbox(queue_size)
         #: queued or being written: id → record (read-your-writes on this replica)
         self._pending: dict[str, StoredResponse] = {}
         self._written = asyncio.Event()
