@@ -167,7 +167,13 @@ async def _whole(
     if len(payload) > WATCHED_BODY:  # could block on a client that does not read
         return await send_whole(request, payload, headers, svc.settings.slow_client_timeout)
     headers["Content-Type"] = "application/json"
-    return web.Response(body=payload, headers=headers)
+    response = web.Response(body=payload, headers=headers)
+    try:  # sent now, so that the epilogue (metrics, charges, audit record) comes after
+        await response.prepare(request)
+        await response.write_eof()
+    except _CLIENT_GONE:
+        out.status, out.error = 499, "client disconnected"
+    return response
 
 
 async def _stream(
