@@ -141,3 +141,25 @@ def test_quick_features_phase_and_the_one_summary_table(tmp_path: Path) -> None:
     assert budget["x_chat"] > 0 and isinstance(budget["holds"], bool)
     assert any(c.startswith("tracing on, 100 %") for c in cases)
     assert "| chat completions, whole |" in run.stdout and "== features" in run.stdout
+
+
+@pytest.mark.timeout(240)
+def test_instruction_counts_are_produced(tmp_path: Path) -> None:
+    """``scripts/bench --instructions``: the floor under callgrind, a count per request."""
+    import os
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("valgrind is not installed (.ci/run installs it)")
+        pytest.skip("valgrind is not installed")
+    run = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench"), "--instructions", "30",
+         "--targets", "floor"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=230,
+    )
+    assert run.returncode == 0, f"stdout:\n{run.stdout}\nstderr:\n{run.stderr[-4000:]}"
+    rows = {line[:28].strip(): line[28:].split() for line in run.stdout.splitlines()[1:]}
+    for kind in ("chat, whole", "chat, streamed (per stream)"):
+        count = int(rows[kind][0].replace(",", ""))
+        assert 50_000 < count < 50_000_000, (kind, count)
