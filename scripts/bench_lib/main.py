@@ -151,6 +151,23 @@ def _log(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def _floor_cmd(port: int, upstream_base: str) -> list[str]:
+    return [sys.executable, str(REPO / "scripts" / "bench_floor.py"), "--port", str(port),
+            "--upstream", upstream_base]
+
+
+def _seeded_proxy(plan: Plan, tmp: Path, upstream_base: str, proxy_cmd: str, port: int,
+                  max_concurrency: int) -> tuple[list[str], dict[str, str]]:
+    """The gateway's command and environment, its store under ``tmp/data`` seeded."""
+    env = _proxy_env(tmp / "data")
+    (tmp / "data").mkdir()
+    asyncio.run(seed_gateway(
+        env["DATABASE_URL"], ENCRYPTION_KEY, SECRET_KEY, upstream_base=upstream_base,
+        upstream_key=UPSTREAM_KEY, client_key=CLIENT_KEY, models=plan.models(),
+        max_concurrency=max_concurrency))
+    return shlex.split(proxy_cmd.format(python=shlex.quote(sys.executable), port=port)), env
+
+
 def _start(plan: Plan, names: list[str], tmp: Path, proxy_cmd: str, procs: list[Proc],
            core_load: int | None, core_mid: int | None,
            ) -> tuple[dict[str, Target], dict[str, int], int, int]:
@@ -173,22 +190,16 @@ def _start(plan: Plan, names: list[str], tmp: Path, proxy_cmd: str, procs: list[
     mid_pids: dict[str, int] = {}
     if "floor" in names:
         port = _free_port()
-        floor = Proc("floor", [sys.executable, str(REPO / "scripts" / "bench_floor.py"),
-                               "--port", str(port), "--upstream", base],
-                     env=dict(os.environ), cwd=REPO, log=tmp / "floor.log", core=core_mid)
+        floor = Proc("floor", _floor_cmd(port, base), env=dict(os.environ), cwd=REPO,
+                     log=tmp / "floor.log", core=core_mid)
         procs.append(floor)
         floor.start(port, "/health")
         targets["floor"] = Target("floor", "127.0.0.1", port, token=UPSTREAM_KEY)
         mid_pids["floor"] = floor.pid
     if "proxy" in names:
         port = _free_port()
-        env = _proxy_env(tmp / "data")
-        (tmp / "data").mkdir()
-        asyncio.run(seed_gateway(
-            env["DATABASE_URL"], ENCRYPTION_KEY, SECRET_KEY, upstream_base=base,
-            upstream_key=UPSTREAM_KEY, client_key=CLIENT_KEY, models=plan.models(),
-            max_concurrency=max(plan.hold_streams, plan.stream_concurrency) + 100))
-        cmd = shlex.split(proxy_cmd.format(python=shlex.quote(sys.executable), port=port))
+        cmd, env = _seeded_proxy(plan, tmp, base, proxy_cmd, port,
+                                 max(plan.hold_streams, plan.stream_concurrency) + 100)
         proxy = Proc("proxy", cmd, env=env, cwd=tmp, log=tmp / "proxy.log", core=core_mid)
         procs.append(proxy)
         proxy.start(port, "/readyz")
@@ -238,20 +249,11 @@ def _instructions(args: argparse.Namespace) -> int:
         targets: dict[str, Any] = {}
         if "floor" in names:
             port = _free_port()
-            targets["floor"] = ([sys.executable, str(REPO / "scripts" / "bench_floor.py"),
-                                 "--port", str(port), "--upstream", base], dict(os.environ),
-                                port, "/health", Target("floor", "127.0.0.1", port,
-                                                        token=UPSTREAM_KEY))
+            targets["floor"] = (_floor_cmd(port, base), dict(os.environ), port, "/health",
+                                Target("floor", "127.0.0.1", port, token=UPSTREAM_KEY))
         if "proxy" in names:
             port = _free_port()
-            env = _proxy_env(tmp / "data")
-            (tmp / "data").mkdir()
-            asyncio.run(seed_gateway(
-                env["DATABASE_URL"], ENCRYPTION_KEY, SECRET_KEY, upstream_base=base,
-                upstream_key=UPSTREAM_KEY, client_key=CLIENT_KEY, models=plan.models(),
-                max_concurrency=100))
-            cmd = shlex.split(args.proxy_cmd.format(python=shlex.quote(sys.executable),
-                                                    port=port))
+            cmd, env = _seeded_proxy(plan, tmp, base, args.proxy_cmd, port, 100)
             while cmd and "=" in cmd[0] and not cmd[0].startswith("-"):  # NAME=value ...
                 name, _, value = cmd.pop(0).partition("=")
                 env[name] = value
