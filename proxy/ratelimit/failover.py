@@ -1,15 +1,19 @@
 """Redis first, the in-process limiter when Redis is unreachable.
 
-Every Redis operation runs under a short deadline. A failed call is answered by the
-in-process limiter (fail-open, the default); no exception reaches the caller. Redis is
-declared down — in-process limits for everyone, one log line, ``on_fallback`` called once
-with the error's class name — on a connection failure, or after ``DOWN_AFTER``
-consecutive timeouts (one slow answer under load is not an outage). After ``backoff`` seconds
-one call probes Redis again (the others keep using the fallback, so a dead Redis costs
-at most one timeout per backoff period); when the probe succeeds, shared limits resume
-and one recovery line is logged. Counts made in-process during an outage are not copied
-to Redis. With ``fail_open=False`` requests are refused instead, with scope
-``"unavailable"`` and ``retry_after`` equal to the backoff.
+No exception reaches the caller: a failed call is answered by the in-process limiter
+(fail-open, the default). While Redis is up, a call waits up to ``wait`` seconds for
+Redis's answer. That deadline is long on purpose: a call abandoned on our side may still
+have run in Redis, and answering it in process admits it a second time, against a limit
+each replica counts on its own. A busy event loop (our own CPU, not Redis) easily makes
+an answer a few hundred milliseconds late; such an answer must still decide.
+Redis is declared down — in-process limits for everyone, one log line, ``on_fallback``
+called once with the error's class name — on a connection failure, or after
+``DOWN_AFTER`` consecutive calls without an answer within ``wait``. After ``backoff``
+seconds one call probes Redis again under the short ``timeout`` (the others keep using
+the fallback, so a dead Redis costs at most one ``timeout`` per backoff period); when the
+probe succeeds, shared limits resume and one recovery line is logged. Counts made
+in-process during an outage are not copied to Redis. With ``fail_open=False`` requests
+are refused instead, with scope ``"unavailable"`` and ``retry_after`` equal to the backoff.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .base import Decision, Limit
 from .memory import MemoryRateLimiter
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _FAILURES = (RedisError, OSError, TimeoutError)
 UNAVAILABLE_SCOPE = "unavailable"
+_TIMEOUTS = (TimeoutError, RedisTimeoutError)
 #: consecutive timeouts that declare Redis down (a connection failure does at once)
 DOWN_AFTER = 3
 
@@ -43,6 +49,7 @@ class FailoverRateLimiter:
         *,
         on_fallback: Callable[[str], None] | None = None,
         timeout: float = 0.25,
+        wait: float = 1.0,
         backoff: float = 1.0,
         fail_open: bool = True,
         clock: Callable[[], float] = time.monotonic,
@@ -51,6 +58,7 @@ class FailoverRateLimiter:
         self._fallback = fallback
         self._on_fallback = on_fallback
         self._timeout = timeout
+        self._wait = max(wait, timeout)
         self._backoff = backoff
         self._fail_open = fail_open
         self._clock = clock
@@ -76,7 +84,7 @@ class FailoverRateLimiter:
         if self._use_primary():
             probe = self._down
             try:
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(self._timeout if probe else self._wait):
                     decision = await self._primary.acquire(limits, tokens)
             except _FAILURES as exc:
                 self._failed(exc)
@@ -94,7 +102,7 @@ class FailoverRateLimiter:
         if self._use_primary():
             probe = self._down
             try:
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(self._timeout if probe else self._wait):
                     await self._primary.charge_tokens(tokens, amount)
             except _FAILURES as exc:
                 self._failed(exc)
@@ -133,9 +141,9 @@ class FailoverRateLimiter:
         if self._down:
             self._retry_at = self._clock() + self._backoff
             return
-        self._timeouts = self._timeouts + 1 if isinstance(exc, TimeoutError) else DOWN_AFTER
+        self._timeouts = self._timeouts + 1 if isinstance(exc, _TIMEOUTS) else DOWN_AFTER
         if self._timeouts < DOWN_AFTER:
-            return  # a slow answer: this call used in-process limits, Redis stays primary
+            return  # no answer within ``wait``: this call used in-process limits
         self._retry_at = self._clock() + self._backoff
         self._down = True
         reason = type(exc).__name__

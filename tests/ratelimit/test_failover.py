@@ -6,6 +6,8 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -26,12 +28,74 @@ pytestmark = pytest.mark.timeout(30)
 BACKOFF = 0.3
 
 
+WAIT = 0.5
+
+
 def _failover(url: str, prefix: str, on_fallback: list[str], fail_open: bool = True) -> FailoverRateLimiter:
-    primary = RedisRateLimiter(connect_redis(url, timeout=0.25), window=10.0, prefix=prefix)
+    primary = RedisRateLimiter(connect_redis(url, timeout=WAIT), window=10.0, prefix=prefix)
     return FailoverRateLimiter(
         primary, MemoryRateLimiter(window=10.0), on_fallback=on_fallback.append,
-        timeout=0.25, backoff=BACKOFF, fail_open=fail_open,
+        timeout=0.25, wait=WAIT, backoff=BACKOFF, fail_open=fail_open,
     )
+
+
+class _SlowLink:
+    """A relay to the Redis on ``port`` that hands every reply over ``delay`` seconds
+    late, in order (``delay`` may change while it runs)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.delay = 0.0
+        self.url = ""
+        self._relays: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[_SlowLink]:
+        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+        try:
+            yield self
+        finally:
+            server.close()
+            if self._relays:  # the clients have gone: each relay ends after a delay
+                await asyncio.wait(self._relays, timeout=5.0)
+
+    async def _relay(self, client_r: asyncio.StreamReader,
+                     client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._relays.add(task)
+        loop = asyncio.get_running_loop()
+        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self.port)
+        late: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def requests() -> None:
+            while data := await client_r.read(65536):
+                redis_w.write(data)
+            redis_w.close()
+
+        async def replies() -> None:
+            while data := await redis_r.read(65536):
+                late.put_nowait((loop.time() + self.delay, data))
+            late.put_nowait((loop.time(), b""))
+
+        async def hand_over() -> None:
+            while True:
+                due, data = await late.get()
+                await asyncio.sleep(due - loop.time())
+                if not data:
+                    break
+                client_w.write(data)
+            client_w.close()
+
+        try:
+            async with asyncio.TaskGroup() as steps:
+                for step in (requests, replies, hand_over):
+                    steps.create_task(step())
+        except* OSError:
+            pass  # a side hung up: so does the relay
+        finally:
+            self._relays.discard(task)
 
 
 async def _until_shared(lim: FailoverRateLimiter, rules: list[Limit], deadline: float) -> None:
@@ -84,6 +148,31 @@ async def test_killed_redis_falls_back_once_and_shared_limits_resume(
         await other.aclose()
 
 
+async def test_answers_later_than_the_timeout_decide_and_are_never_admitted_twice(
+        private_redis: PrivateRedis) -> None:
+    """A call abandoned on our side may still have run in Redis: answering it in process
+    too would let each replica admit its own full limit on top of the shared one."""
+    prefix = f"t:{uuid.uuid4().hex}:"
+    fallbacks: list[str] = []
+    async with _SlowLink(private_redis.port).running() as link:
+        replicas = [build_rate_limiter(link.url, on_fallback=fallbacks.append, window=10.0,
+                                       prefix=prefix, backoff=BACKOFF) for _ in range(2)]
+        try:
+            for lim in replicas:  # connected, scripts loaded
+                assert (await lim.acquire([Limit("key", "warm", 2)])).allowed
+            link.delay = 0.4  # later than the limiter's timeout (0.25 s)
+            n = 10
+            rules = [Limit("key", "slow", n)]
+            decisions = await asyncio.gather(
+                *(lim.acquire(rules) for _ in range(2 * n) for lim in replicas))
+            assert sum(d.allowed for d in decisions) == n, "the shared limit was exceeded"
+            assert fallbacks == [] and not any(
+                isinstance(lim, FailoverRateLimiter) and lim.degraded for lim in replicas)
+        finally:
+            for lim in replicas:
+                await lim.aclose()
+
+
 async def test_hung_redis_costs_one_timeout_per_backoff(private_redis: PrivateRedis) -> None:
     fallbacks: list[str] = []
     lim = _failover(private_redis.url, f"t:{uuid.uuid4().hex}:", fallbacks)
@@ -103,7 +192,7 @@ async def test_hung_redis_costs_one_timeout_per_backoff(private_redis: PrivateRe
             rest = time.monotonic() - started
         finally:
             private_redis.thaw()
-        assert first < 0.6, f"a hung Redis stalled a request {first:.3f}s"
+        assert first < WAIT + 0.35, f"a hung Redis stalled a request {first:.3f}s"
         assert rest < 0.05, f"requests kept waiting on a known-dead Redis ({rest:.3f}s)"
         assert fallbacks == ["TimeoutError"]
     finally:
