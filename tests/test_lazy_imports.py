@@ -3,10 +3,9 @@
 The ``redis`` client (about 10 MB of modules, OpenTelemetry's metrics SDK included) only
 with ``REDIS_URL``; OpenTelemetry only with an OTLP endpoint; the AWS SDK only for S3 or
 KMS; tiktoken only for token counting; genai-prices (with pydantic, ~14 MB) with the first
-request that needs a built-in price; yoyo only when a migration is pending; jinja2 with the
-console's first page. Importing every module of the gateway except the
-optional parts themselves (``OPTIONAL_PARTS``, imported where their feature is set up)
-must load none of them.
+request that needs a built-in price; yoyo only when a migration is pending. Importing every
+module of the gateway except the optional parts themselves (``OPTIONAL_PARTS``, imported
+where their feature is set up) must load none of them.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 OPTIONAL = ("redis", "opentelemetry", "botocore", "aiobotocore", "boto3", "tiktoken",
-            "genai_prices", "pydantic", "yoyo", "jinja2")
+            "genai_prices", "pydantic", "yoyo")
 OPTIONAL_PARTS = ("proxy.ratelimit.redis_backend", "proxy.ratelimit.failover",
                   "proxy.circuit_share", "proxy.cache.redis_backend", "proxy.spend.redis_ledger")
 

@@ -1,10 +1,9 @@
 """The web console at ``/ui/``: a sub-application of the gateway, so its session and
 security middlewares never run on the API's hot path.
 
-Server-rendered pages (Jinja, autoescaped; jinja2 imported with the first page) over the
-admin API, called in process (``dispatch``); one small script of our own for live refresh
-and copy buttons; no external assets (a strict Content-Security-Policy says so to the
-browser too).
+Server-rendered pages (``aiohttp-jinja2``, autoescaped) over the admin API, called in
+process (``dispatch``); one small script of our own for live refresh and copy buttons;
+no external assets (a strict Content-Security-Policy says so to the browser too).
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 from aiohttp_session import setup as setup_sessions
@@ -88,7 +89,8 @@ def mount_console(app: web.Application) -> None:
     console[GATEWAY_APP] = app
     console[_THROTTLE] = SignInThrottle()
     setup_sessions(console, storage(settings.secret_key, secure=settings.console_secure_cookie))
-    console[views.TEMPLATES] = views.Templates(_HERE / "templates")
+    aiohttp_jinja2.setup(console, loader=jinja2.FileSystemLoader(_HERE / "templates"),
+                         autoescape=True)
     console.router.add_get("/", views.overview)
     console.router.add_get("/overview/tree", views.tree)
     console.router.add_get("/login", login_page)

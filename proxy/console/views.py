@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp_jinja2
 import orjson
 from aiohttp import web
 from aiohttp_session import get_session
@@ -18,40 +17,12 @@ from supervisors.spec import PROVIDER_TYPES
 from .dispatch import admin_call
 from .session import ACTOR, csrf_token, page
 
-if TYPE_CHECKING:
-    import jinja2
-
-__all__ = ["NAV", "TEMPLATES", "Templates", "render"]
+__all__ = ["NAV", "render"]
 
 NAV = (("/ui/", "Overview"), ("/ui/providers", "Providers"), ("/ui/routes", "Routes"),
        ("/ui/keys", "Keys & tenants"), ("/ui/usage", "Usage"), ("/ui/audit", "Audit"))
 _AUDIT_FILTERS = (("request_id", "Request id"), ("api_key_id", "Key id"), ("tenant", "Tenant"),
                   ("alias", "Model asked"), ("status", "Status"), ("session_id", "Session"))
-
-
-class Templates:
-    """The console's templates (Jinja, autoescaped). The environment is built with the
-    first page served: a gateway whose console nobody opens never imports jinja2."""
-
-    __slots__ = ("_directory", "_env")
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
-        self._env: jinja2.Environment | None = None
-
-    def response(self, name: str, context: Mapping[str, Any], status: int = 200,
-                 ) -> web.Response:
-        env = self._env
-        if env is None:
-            import jinja2
-
-            env = self._env = jinja2.Environment(
-                loader=jinja2.FileSystemLoader(self._directory), autoescape=True)
-        return web.Response(text=env.get_template(name).render(context), status=status,
-                            content_type="text/html", charset="utf-8")
-
-
-TEMPLATES = web.AppKey("console_templates", Templates)
 
 
 async def render(request: web.Request, template: str, title: str, current: str,
@@ -60,9 +31,11 @@ async def render(request: web.Request, template: str, title: str, current: str,
     flash = session.pop("flash", None)  # what the last change said (post/redirect/get)
     if isinstance(flash, list) and len(flash) == 2:
         context.setdefault("problem" if flash[0] == "problem" else "notice", flash[1])
-    return request.config_dict[TEMPLATES].response(template, {
+    response = aiohttp_jinja2.render_template(template, request, {
         "title": title, "current": current, "nav": NAV, "admin": request.get(ACTOR),
-        "csrf": csrf_token(session), **context}, status)
+        "csrf": csrf_token(session), **context})
+    response.set_status(status)
+    return response
 
 
 async def _get(request: web.Request, path: str, **query: str) -> Any:
@@ -78,8 +51,8 @@ async def overview(request: web.Request) -> web.Response:
 
 @page
 async def tree(request: web.Request) -> web.Response:
-    return request.config_dict[TEMPLATES].response(
-        "tree.html", {"health": await _get(request, "/admin/health")})
+    return aiohttp_jinja2.render_template(
+        "tree.html", request, {"health": await _get(request, "/admin/health")})
 
 
 def _data(listing: Any) -> list[dict[str, Any]]:
