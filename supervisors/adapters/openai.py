@@ -132,7 +132,7 @@ class OpenAIStreamDecoder:
 
     def _translate(self, events: list[tuple[str | None, bytes]]) -> list[Chunk]:
         out: list[Chunk] = []
-        loads = orjson.loads
+        loads, op = orjson.loads, self._op
         for _event, data in events:
             if data == b"[DONE]":
                 self.done = True
@@ -142,15 +142,14 @@ class OpenAIStreamDecoder:
             except orjson.JSONDecodeError:
                 self.malformed += 1
                 continue
-            if not isinstance(obj, dict):
+            if obj.__class__ is not dict:
                 self.malformed += 1
                 continue
             if "error" in obj and "choices" not in obj:
                 error = obj["error"]
                 message = error.get("message") if isinstance(error, dict) else str(error)
                 raise StreamBroken(f"upstream stream error: {message}")
-            check_chunk(obj, self._op)
-            usage = obj.get("usage")
+            usage = check_chunk(obj, op)
             if usage:
                 self.usage = usage
                 if not obj.get("choices"):

@@ -109,8 +109,12 @@ def check_answer(op: Op, obj: dict[str, Any]) -> None:
     _choices(obj, "message" if op == "chat" else None)
 
 
-def check_chunk(obj: dict[str, Any], op: Op) -> None:
-    """One stream chunk (``chat.completion.chunk`` or ``text_completion``)."""
-    _usage(obj)
+def check_chunk(obj: dict[str, Any], op: Op) -> Any:
+    """One stream chunk (``chat.completion.chunk`` or ``text_completion``); returns its
+    ``usage`` (an object or None), checked."""
+    usage = obj.get("usage")
+    if usage is not None and usage.__class__ is not dict:
+        raise _bad("usage is not an object")
     if op in _OPS:
         _choices(obj, "delta" if op == "chat" else None)
+    return usage
