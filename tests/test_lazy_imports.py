@@ -19,7 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 OPTIONAL = ("redis", "opentelemetry", "botocore", "aiobotocore", "boto3", "tiktoken",
             "genai_prices", "pydantic", "yoyo")
-OPTIONAL_PARTS = ("proxy.ratelimit.redis_backend", "proxy.ratelimit.failover",
+OPTIONAL_PARTS = ("proxy.ratelimit.redis_backend", "proxy.ratelimit.failover", "proxy.ratelimit.outage",
                   "proxy.circuit_share", "proxy.cache.redis_backend", "proxy.spend.redis_ledger")
 
 pytestmark = pytest.mark.timeout(60)

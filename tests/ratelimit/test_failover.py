@@ -6,8 +6,6 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 
@@ -22,6 +20,7 @@ from proxy.ratelimit import (
 )
 from proxy.ratelimit.failover import DOWN_AFTER
 from tests.ratelimit.private_redis import PrivateRedis
+from tests.ratelimit.slow_link import SlowLink
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -37,65 +36,6 @@ def _failover(url: str, prefix: str, on_fallback: list[str], fail_open: bool = T
         primary, MemoryRateLimiter(window=10.0), on_fallback=on_fallback.append,
         timeout=0.25, wait=WAIT, backoff=BACKOFF, fail_open=fail_open,
     )
-
-
-class _SlowLink:
-    """A relay to the Redis on ``port`` that hands every reply over ``delay`` seconds
-    late, in order (``delay`` may change while it runs)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.delay = 0.0
-        self.url = ""
-        self._relays: set[asyncio.Task[None]] = set()
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[_SlowLink]:
-        server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        self.url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
-        try:
-            yield self
-        finally:
-            server.close()
-            if self._relays:  # the clients have gone: each relay ends after a delay
-                await asyncio.wait(self._relays, timeout=5.0)
-
-    async def _relay(self, client_r: asyncio.StreamReader,
-                     client_w: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._relays.add(task)
-        loop = asyncio.get_running_loop()
-        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self.port)
-        late: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
-
-        async def requests() -> None:
-            while data := await client_r.read(65536):
-                redis_w.write(data)
-            redis_w.close()
-
-        async def replies() -> None:
-            while data := await redis_r.read(65536):
-                late.put_nowait((loop.time() + self.delay, data))
-            late.put_nowait((loop.time(), b""))
-
-        async def hand_over() -> None:
-            while True:
-                due, data = await late.get()
-                await asyncio.sleep(due - loop.time())
-                if not data:
-                    break
-                client_w.write(data)
-            client_w.close()
-
-        try:
-            async with asyncio.TaskGroup() as steps:
-                for step in (requests, replies, hand_over):
-                    steps.create_task(step())
-        except* OSError:
-            pass  # a side hung up: so does the relay
-        finally:
-            self._relays.discard(task)
 
 
 async def _until_shared(lim: FailoverRateLimiter, rules: list[Limit], deadline: float) -> None:
@@ -154,7 +94,7 @@ async def test_answers_later_than_the_timeout_decide_and_are_never_admitted_twic
     too would let each replica admit its own full limit on top of the shared one."""
     prefix = f"t:{uuid.uuid4().hex}:"
     fallbacks: list[str] = []
-    async with _SlowLink(private_redis.port).running() as link:
+    async with SlowLink(private_redis.port).running() as link:
         replicas = [build_rate_limiter(link.url, on_fallback=fallbacks.append, window=10.0,
                                        prefix=prefix, backoff=BACKOFF) for _ in range(2)]
         try:
