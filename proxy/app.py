@@ -189,9 +189,9 @@ async def _spend_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.redis_url:
         from .ratelimit.redis_backend import connect_redis  # the redis client, only when used
 
-        # budgets wait longer than the limiter before falling back: money, not a rate
+        # budgets wait longer than the limiter (2 s, ``Spend``'s redis_wait): money, not a rate
         redis = connect_redis(settings.redis_url, timeout=2.0)
-    spend = Spend(app[_STORE], app[METRICS], redis=redis, redis_timeout=2.0)
+    spend = Spend(app[_STORE], app[METRICS], redis=redis)
     app[SPEND] = spend
     if spend.redis is not None:
         try:

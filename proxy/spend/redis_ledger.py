@@ -3,7 +3,9 @@
 ``reserve.lua`` checks and reserves against every budget of a request atomically (so N
 replicas racing for the last dollars admit exactly what fits) and releases reservations
 left behind by a replica that died (each is held at most ``hold`` seconds). ``settle.lua``
-turns a reservation into the actual cost. State per budget and period: a hash
+turns a reservation into the actual cost; it may come first (the caller gave up waiting
+for the reservation's answer while the script was still on its way): it then leaves a
+mark for ``hold`` seconds that makes the late script reserve nothing. State per budget and period: a hash
 ``<prefix><scope>:<ident>:<label>`` (``spent``, ``reserved``, ``r:<id>``) and a sorted set
 of reservation expiries beside it; both expire after the period ends.
 
@@ -67,17 +69,21 @@ class RedisLedger:
             keys.append(base + ":exp")
         return keys
 
-    async def reserve(self, budgets: Sequence[Budget], amount: int, rid: str) -> Refusal | None:
+    async def reserve(self, budgets: Sequence[Budget], amount: int, rid: str,
+                      wait: float | None = None) -> Refusal | None:
+        """Reserve ``amount`` under ``rid``, each script call given ``wait`` seconds (the
+        ledger's own timeout by default); on a timeout the script may still run."""
         keys = self._keys(budgets)
+        deadline = self._timeout if wait is None else wait
         seeds = [""] * len(budgets)
         for _ in range(len(budgets) + 1):
             args: list[str] = [rid, str(amount), self._hold]
             for budget, seed in zip(budgets, seeds, strict=True):
                 args += [str(budget.limit), str(budget.expires_at), seed]
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(deadline):
                 reply = await self._reserve(self._client, len(keys), *keys, *args)
             code = int(reply[0])
-            if code == 1:
+            if code == 1 or code == 3:  # 3: settled before it ran (its caller gave up)
                 return None
             index = int(reply[1]) - 1
             if code == 0:
@@ -102,7 +108,7 @@ class RedisLedger:
         keys = self._keys(budgets)
         if not self._queued:
             asyncio.get_running_loop().call_soon(self._send)
-        self._queued.append((len(keys), *keys, rid, str(actual)))
+        self._queued.append((len(keys), *keys, rid, str(actual), self._hold))
 
     def _send(self) -> None:
         batch, self._queued = self._queued, []

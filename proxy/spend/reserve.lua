@@ -5,10 +5,14 @@
 -- Hash fields: spent, reserved, r:<id> = amount. Expired reservations (a replica that
 -- died mid-request) are released first. Reply: {1} admitted; {0, i, remaining} budget i
 -- does not fit; {2, i} budget i has no state here yet: call again with its seed from the
--- database.
+-- database; {3} this reservation was settled before it ran (its caller gave up waiting
+-- for it): nothing is reserved.
 local now = tonumber(redis.call('TIME')[1])
 local rid, amount, hold = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local n = #KEYS / 2
+if redis.call('ZSCORE', KEYS[2], 'x:' .. rid) then
+  return {3}
+end
 for i = 1, n do
   local h, z, a = KEYS[2 * i - 1], KEYS[2 * i], 3 + 3 * (i - 1)
   if redis.call('HEXISTS', h, 'spent') == 0 then

@@ -13,9 +13,24 @@ end of every request.
   estimate of what it was sent), the cost is added to the key's and tenant's persisted
   spend (the pipeline counts ``proxy_cost_usd_total``).
 
-With Redis the reservations live in the shared ledger (one script per call); when Redis
-fails, the in-process ledger takes over for a second at a time (fail open, as the rate
-limiter does) and shared budgets resume when Redis answers.
+With Redis the reservations live in the shared ledger (one script per call). When Redis
+counts as down, and when it is asked again, is the rate limiter's rule
+(``ratelimit.outage``): while Redis is up a reservation waits up to ``redis_wait`` for its
+answer, so a late answer still decides; three timeouts in a row or a connection failure
+turn budgets in-process (fail open), and one reservation per second probes Redis under
+the short ``redis_timeout`` until it answers. Every reservation is applied once:
+
+* one Redis did not answer in time may still have run there. It is decided in process and
+  keeps its Redis id; its settlement goes to Redis as well, where it releases what the
+  script reserved (or, arriving first, keeps the script from reserving anything) and adds
+  the cost to the shared spend. A refused or cancelled one is released there at once.
+* the in-process ledger holds only what was decided in process; for what Redis decided it
+  only counts the settled cost (in step with this replica's spend). When Redis is declared
+  down its idle states are dropped, to be loaded again from the database with what the
+  other replicas have spent since.
+* a settlement made while Redis is down reaches only the database (Redis's figure is
+  short by it until its state is reloaded from there); one made after Redis is back also
+  adds its cost to the shared spend.
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ from .recorder import SpendRecorder
 if TYPE_CHECKING:  # the redis client is imported only when budgets are shared through it
     from redis.asyncio import Redis
 
+    from ..ratelimit.outage import RedisOutage
     from .redis_ledger import RedisLedger
 
 __all__ = ["Reservation", "Spend"]
@@ -56,7 +72,10 @@ _KEEP_AFTER_PERIOD = timedelta(days=2)
 class Reservation:
     budgets: tuple[Budget, ...]
     amount: int
-    rid: str | None  # set when the shared (Redis) ledger holds it
+    #: its id in the shared (Redis) ledger when Redis holds it or may hold it
+    rid: str | None
+    #: the in-process ledger holds it (Redis did not decide it)
+    local: bool
 
 
 class Spend:
@@ -69,24 +88,26 @@ class Spend:
         flush_interval: float = 1.0,
         hold: int = 900,
         redis_timeout: float = 0.25,
+        redis_wait: float = 2.0,
+        redis_backoff: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.prices = PriceTable()
         self.recorder = SpendRecorder(store, interval=flush_interval)
         self.memory = MemoryLedger(self.recorder.load)
         self.redis: RedisLedger | None = None
-        self._redis_failures: tuple[type[BaseException], ...] = (OSError, TimeoutError)
+        self._outage: RedisOutage | None = None
+        self._redis_failures: tuple[type[BaseException], ...] = ()
         if redis is not None:
-            from redis.exceptions import RedisError
-
+            from ..ratelimit.outage import REDIS_FAILURES, RedisOutage
             from .redis_ledger import RedisLedger
 
-            self.redis = RedisLedger(redis, self.recorder.load, hold=hold, timeout=redis_timeout)
-            self._redis_failures = (RedisError, OSError, TimeoutError)
+            self.redis = RedisLedger(redis, self.recorder.load, hold=hold)
+            self._outage = RedisOutage(timeout=redis_timeout, wait=redis_wait,
+                                       backoff=redis_backoff)
+            self._redis_failures = REDIS_FAILURES
         self._metrics = metrics
         self._clock = clock  # unix seconds
-        self._redis_down_until = 0.0
-        self._redis_failing = False
         self._unpriced: set[tuple[str, str]] = set()
         #: the UTC day (unix seconds, [start, end)) the cached labels are for, and per
         #: (key id, tenant) the spend keys
@@ -159,26 +180,41 @@ class Spend:
         if not self.prices.loaded:
             await self.prices.ready_for(route.hops)
         amount = worst_of(self._terms(route, max_output, choices), body_size)
+        refusal: Refusal | None = None
         rid: str | None = None
-        refusal: Refusal | None
-        if self.redis is not None and time.monotonic() >= self._redis_down_until:
+        local = True
+        outage = self._outage
+        deadline = outage.deadline() if outage is not None else None
+        if deadline is not None:
+            assert self.redis is not None and outage is not None
+            probe = outage.down
             rid = self.redis.new_id()
             try:
-                refusal = await self.redis.reserve(budgets, amount, rid)
+                refusal = await self.redis.reserve(budgets, amount, rid, wait=deadline)
             except self._redis_failures as exc:
-                self._redis_failed(exc)
-                rid = None
-                refusal = await self.memory.reserve(budgets, amount)
+                self._redis_failed(exc, probe)  # it may have run: decided here, released there
+            except BaseException:  # cancelled (or the database failed a seed)
+                outage.abandoned(probe)
+                self._release(budgets, rid)
+                raise
             else:
-                self._redis_ok()
-        elif self.memory.loaded(budgets):
-            refusal = self.memory.take(budgets, amount)
-        else:
-            refusal = await self.memory.reserve(budgets, amount)
+                local = False
+                if outage.succeeded(probe):
+                    log.warning("budgets: Redis is back; shared budgets resumed")
+        if local:
+            try:
+                refusal = (self.memory.take(budgets, amount) if self.memory.loaded(budgets)
+                           else await self.memory.reserve(budgets, amount))
+            except BaseException:
+                if rid is not None:
+                    self._release(budgets, rid)
+                raise
         if refusal is not None:
+            if local and rid is not None:
+                self._release(budgets, rid)
             self._metrics.budget_refused.inc({"scope": refusal.budget.scope})
             raise _exceeded(refusal, amount)
-        return Reservation(budgets, amount, rid)
+        return Reservation(budgets, amount, rid, local)
 
     def _terms(self, route: Route, max_output: int | None, choices: Any) -> Terms:
         """``worst_terms``, kept per route (the configuration's routes live until the
@@ -249,12 +285,18 @@ class Spend:
             self.recorder.add(keys, cost)
         if reservation is None:
             return
-        if reservation.rid is not None and self.redis is not None:
-            self.redis.settle(reservation.budgets, reservation.rid, cost)
-            for budget in reservation.budgets:  # keep a warm fallback in step
-                self.memory.add_spend(budget.key, cost)
+        budgets = reservation.budgets
+        if reservation.local:
+            self.memory.settle(budgets, reservation.amount, cost)
         else:
-            self.memory.settle(reservation.budgets, reservation.amount, cost)
+            for budget in budgets:  # keep a warm fallback in step
+                self.memory.add_spend(budget.key, cost)
+        if self.redis is None:
+            return
+        if reservation.rid is not None:  # Redis holds it, or may: release it there
+            self.redis.settle(budgets, reservation.rid, cost)
+        elif cost > 0 and self._outage is not None and not self._outage.down:
+            self.redis.settle(budgets, self.redis.new_id(), cost)  # made while Redis was down
 
     # -- reads and lifecycle ---------------------------------------------------------------
 
@@ -287,17 +329,22 @@ class Spend:
         log.info("model unpriced: its requests cost 0 (set the mapping's config.pricing)",
                  extra={"provider": provider, "upstream_model": model})
 
-    def _redis_failed(self, exc: BaseException) -> None:
-        self._redis_down_until = time.monotonic() + 1.0
-        if not self._redis_failing:
-            self._redis_failing = True
+    @property
+    def redis_degraded(self) -> bool:
+        """True while budgets are in-process because Redis is down."""
+        return self._outage is not None and self._outage.down
+
+    def _release(self, budgets: tuple[Budget, ...], rid: str) -> None:
+        assert self.redis is not None
+        self.redis.settle(budgets, rid, 0)
+
+    def _redis_failed(self, exc: BaseException, probe: bool) -> None:
+        assert self._outage is not None
+        if self._outage.failed(exc, probe):
             log.warning("budgets: Redis unavailable (%s); using in-process budgets",
                         type(exc).__name__)
-
-    def _redis_ok(self) -> None:
-        if self._redis_failing:
-            self._redis_failing = False
-            log.warning("budgets: Redis is back; shared budgets resumed")
+            # what other replicas spent since a state was loaded is in the database
+            self.memory.forget(lambda key: False)
 
 
 def _expiry(period: str, now: datetime) -> int:
