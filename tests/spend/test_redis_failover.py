@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(60)
 
 ROUTE = Route("m", (Hop("p", "m", pricing=parse_pricing(
     {"input_per_mtok": 0, "output_per_mtok": 1000})),))
-WAIT = 0.6  # how long a call waits for Redis while Redis is up (the probe: 0.25 s)
+WAIT = 1.0  # how long a call waits for Redis while Redis is up (the probe: 0.25 s)
 
 
 class _Store:
