@@ -56,7 +56,8 @@ def _keep_alive(name: str, value: Any) -> Any:
 
 
 def _pricing(name: str, value: Any) -> Any:
-    """``{input_per_mtok, output_per_mtok, cached_input_per_mtok}``, USD per million tokens."""
+    """``{input_per_mtok, output_per_mtok, cached_input_per_mtok, cache_write_per_mtok}``,
+    USD per million tokens."""
     try:
         parse_pricing(value)
     except ValueError as exc:

@@ -40,7 +40,11 @@ log = logging.getLogger("proxy.spend")
 #: (input tokens above which the rate applies, pico-dollars per token), first entry at 0
 Rate = tuple[tuple[int, int], ...]
 
-PRICING_FIELDS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
+PRICING_FIELDS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok",
+                  "cache_write_per_mtok")
+#: optional fields, and the required one each defaults to
+_DEFAULTS_TO = {"cached_input_per_mtok": "input_per_mtok",
+                "cache_write_per_mtok": "input_per_mtok"}
 _PICO_PER_MTOK = Decimal(1_000_000)  # USD per million tokens -> pico-USD per token
 _MAX_PRICE = Decimal(1_000_000)  # USD per million tokens; anything above is a typo
 _TABLE_PROVIDERS = {"openai": "openai", "anthropic": "anthropic"}
@@ -110,8 +114,8 @@ def _flat(value: Any) -> Rate:
 def parse_pricing(raw: Any) -> Price:
     """A mapping's ``config.pricing`` → ``Price``; ``ValueError`` naming the field when
     malformed. ``input_per_mtok`` and ``output_per_mtok`` are required;
-    ``cached_input_per_mtok`` defaults to the input price. Cache writes cost the input
-    price."""
+    ``cached_input_per_mtok`` (cache reads) and ``cache_write_per_mtok`` (prompt-cache
+    writes, e.g. Anthropic's ``cache_creation_input_tokens``) default to the input price."""
     if not isinstance(raw, Mapping):
         raise ValueError("'pricing' must be an object")
     unknown = sorted(set(raw) - set(PRICING_FIELDS))
@@ -122,7 +126,7 @@ def parse_pricing(raw: Any) -> Price:
     for name in PRICING_FIELDS:
         value = raw.get(name)
         if value is None:
-            if name == "cached_input_per_mtok":
+            if name in _DEFAULTS_TO:
                 continue
             raise ValueError(f"'pricing.{name}' is required")
         if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -134,12 +138,13 @@ def parse_pricing(raw: Any) -> Price:
         if not number.is_finite() or not Decimal(0) <= number <= _MAX_PRICE:
             raise ValueError(f"'pricing.{name}' must be between 0 and {_MAX_PRICE}")
         values[name] = number
-    cached = values.get("cached_input_per_mtok", values["input_per_mtok"])
+    for name, default in _DEFAULTS_TO.items():
+        values.setdefault(name, values[default])
     return Price(
         input=_flat(values["input_per_mtok"]),
         output=_flat(values["output_per_mtok"]),
-        cached_input=_flat(cached),
-        cache_write=_flat(values["input_per_mtok"]),
+        cached_input=_flat(values["cached_input_per_mtok"]),
+        cache_write=_flat(values["cache_write_per_mtok"]),
         source="mapping",
     )
 

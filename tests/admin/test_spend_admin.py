@@ -143,7 +143,8 @@ async def test_prices_table_and_pricing_validation(api: Api) -> None:
     provider = await api.provider("mock-a")
     await api.mapping("builtin", provider["id"], model="gpt-4o-mini")
     await api.mapping("override", provider["id"], model="gpt-4o-mini",
-                      config={"pricing": {"input_per_mtok": 1, "output_per_mtok": 2}})
+                      config={"pricing": {"input_per_mtok": 1, "output_per_mtok": 2,
+                                          "cache_write_per_mtok": 1.25}})
     await api.mapping("local", provider["id"], model="my-own-model")
     bad = await api.call("POST", "/admin/mappings", {
         "alias_name": "x", "provider_id": provider["id"], "provider_model_name": "m",
@@ -154,7 +155,8 @@ async def test_prices_table_and_pricing_validation(api: Api) -> None:
     assert (data["builtin"]["input_per_mtok"], data["builtin"]["output_per_mtok"],
             data["builtin"]["cached_input_per_mtok"]) == (0.15, 0.6, 0.075)
     assert (data["override"]["source"], data["override"]["input_per_mtok"],
-            data["override"]["output_per_mtok"]) == ("mapping", 1.0, 2.0)
+            data["override"]["output_per_mtok"], data["override"]["cached_input_per_mtok"],
+            data["override"]["cache_write_per_mtok"]) == ("mapping", 1.0, 2.0, 1.0, 1.25)
     assert data["local"]["source"] == "unpriced"
 
 

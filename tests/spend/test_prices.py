@@ -88,6 +88,22 @@ def test_mapping_override_wins_over_builtin() -> None:
     assert usd(cost_nanos(plain, tokens_of(usage))) == Decimal("3") + Decimal("15")
 
 
+def test_mapping_prices_anthropic_cache_writes_at_their_own_rate() -> None:
+    """Anthropic bills a prompt-cache write at 1.25× input (5-minute cache): a mapping can
+    say so; without the field a write costs the input price."""
+    usage = {"input_tokens": 1_000_000, "cache_read_input_tokens": 2_000_000,
+             "cache_creation_input_tokens": 4_000_000, "output_tokens": 1_000_000}
+    priced = parse_pricing({"input_per_mtok": 3, "output_per_mtok": 15,
+                            "cached_input_per_mtok": "0.3", "cache_write_per_mtok": 3.75})
+    assert usd(cost_nanos(priced, tokens_of(usage))) == (
+        Decimal("3") + Decimal("0.6") + Decimal("15") + Decimal("15"))
+    plain = parse_pricing({"input_per_mtok": 3, "output_per_mtok": 15})
+    assert usd(cost_nanos(plain, tokens_of(usage))) == (
+        Decimal("3") + Decimal("6") + Decimal("12") + Decimal("15"))
+    with pytest.raises(ValueError, match="cache_write_per_mtok"):
+        parse_pricing({"input_per_mtok": 3, "output_per_mtok": 15, "cache_write_per_mtok": -1})
+
+
 @pytest.mark.parametrize("raw", [
     {"input_per_mtok": 1}, {"input_per_mtok": -1, "output_per_mtok": 1},
     {"input_per_mtok": True, "output_per_mtok": 1}, {"input_per_mtok": "x", "output_per_mtok": 1},
