@@ -35,8 +35,7 @@ from .admin_common import (
     iso,
     json_response,
     log_change,
-    not_found,
-    path_id,
+    update_row,
 )
 from .admin_fields import (
     Validator,
@@ -155,13 +154,10 @@ async def get_api_key(request: web.Request, client: ClientKey) -> web.Response:
 
 @admin_route
 async def update_api_key(request: web.Request, client: ClientKey) -> web.Response:
-    key_id = path_id(request, "api key")
     fields = parse_body(await read_json(request), _SCHEMA)
-    row = await request.app[GATEWAY].store.update_api_key(key_id, **fields)
-    if row is None:
-        raise not_found("api key", key_id)
-    await apply_change(request)
-    log_change(client, "client key updated", api_key_id=row.id, fields=sorted(fields))
+    row = await update_row(request, client, "api key", fields,
+                           request.app[GATEWAY].store.update_api_key, "api_key_id",
+                           label="client key")
     return json_response((await _with_spend(request, [row]))[0])
 
 

@@ -136,6 +136,22 @@ async def fetch_row(
     return row
 
 
+async def update_row(
+    request: web.Request, client: ClientKey, what: str, fields: dict[str, Any],
+    update: Callable[..., Awaitable[Row | None]], id_field: str, label: str | None = None,
+) -> Row:
+    """Update the row the URL's ``{id}`` names with ``fields`` (404 if none), apply, log;
+    returns the updated row."""
+    row_id = path_id(request, what)
+    row = await update(row_id, **fields)
+    if row is None:
+        raise not_found(what, row_id)
+    await apply_change(request)
+    log_change(client, f"{label or what} updated", **{id_field: row_id},
+               fields=sorted(fields))
+    return row
+
+
 async def delete_row(
     request: web.Request, client: ClientKey, what: str,
     delete: Callable[[int], Awaitable[bool]], id_field: str, **extra: Any,

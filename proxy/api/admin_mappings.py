@@ -29,8 +29,7 @@ from .admin_common import (
     iso,
     json_response,
     log_change,
-    not_found,
-    path_id,
+    update_row,
 )
 from .admin_fields import Validator, boolean, described, integer, json_object, parse_body, text
 from .config_fields import check_mapping_config, mapping_config_schema
@@ -108,15 +107,11 @@ async def get_mapping(request: web.Request, client: ClientKey) -> web.Response:
 
 @admin_route
 async def update_mapping(request: web.Request, client: ClientKey) -> web.Response:
-    mapping_id = path_id(request, "mapping")
     fields = parse_body(await read_json(request), _SCHEMA)
     if "config" in fields:
         check_mapping_config(fields["config"])
-    row = await request.app[GATEWAY].store.update_mapping(mapping_id, **fields)
-    if row is None:
-        raise not_found("mapping", mapping_id)
-    await apply_change(request)
-    log_change(client, "mapping updated", mapping_id=row.id, fields=sorted(fields))
+    row = await update_row(request, client, "mapping", fields,
+                           request.app[GATEWAY].store.update_mapping, "mapping_id")
     return json_response(mapping_json(row))
 
 

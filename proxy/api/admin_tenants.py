@@ -29,8 +29,7 @@ from .admin_common import (
     iso,
     json_response,
     log_change,
-    not_found,
-    path_id,
+    update_row,
 )
 from .admin_fields import Validator, choice, integer, number, parse_body, text
 from .openapi import DELETED, INT, STR, TIME, body_schema, list_of, obj, route
@@ -106,13 +105,9 @@ async def get_tenant(request: web.Request, client: ClientKey) -> web.Response:
 
 @admin_route
 async def update_tenant(request: web.Request, client: ClientKey) -> web.Response:
-    tenant_id = path_id(request, "tenant")
     fields = parse_body(await read_json(request), _SCHEMA)
-    row = await request.app[GATEWAY].store.update_tenant(tenant_id, **fields)
-    if row is None:
-        raise not_found("tenant", tenant_id)
-    await apply_change(request)
-    log_change(client, "tenant updated", tenant_id=row.id, fields=sorted(fields))
+    row = await update_row(request, client, "tenant", fields,
+                           request.app[GATEWAY].store.update_tenant, "tenant_id")
     return json_response((await _with_spend(request, [row]))[0])
 
 
