@@ -8,15 +8,11 @@ emptied before each test).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -27,7 +23,7 @@ from aioprometheus.collectors import get_registry
 from proxy.app import build_app
 from proxy.config import Settings
 from proxy.crypto import generate_fernet_key
-from tests.services import require_postgres
+from tests.services import scratch_database
 
 ADMIN_KEY = "admin-bootstrap-key-for-tests-0123456789"
 SECRET_KEY = "hmac-secret-for-admin-tests-0123456789"
@@ -38,37 +34,11 @@ _TABLES = ("audit_log, model_mappings, provider_keys, providers, api_keys, tenan
 NO_BODY = object()
 
 
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-async def pg_execute(dsn: str, *statements: str) -> None:
-    conn = await asyncpg.connect(dsn, timeout=10)
-    try:
-        for statement in statements:
-            await conn.execute(statement, timeout=30)
-    finally:
-        await conn.close(timeout=10)
-
-
-def _run_isolated(dsn: str, statement: str) -> None:
-    """Run one statement on its own loop in a worker thread (module-scoped set-up runs
-    outside the tests' event loops)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, pg_execute(dsn, statement)).result(timeout=60)
-
-
 @pytest.fixture(scope="module")
 def pg_module_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test module, dropped afterwards."""
-    dsn = require_postgres()
-    name = f"test_admin_{secrets.token_hex(6)}"
-    _run_isolated(dsn, f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(dsn, name)
-    finally:
-        _run_isolated(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("test_admin") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

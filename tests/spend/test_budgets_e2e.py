@@ -13,17 +13,15 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
-import psycopg
 import pytest
 
 from proxy.crypto import generate_fernet_key
 from tests.harness import ADMIN_KEY, ProxyProcess
 from tests.ratelimit.private_redis import PrivateRedis
-from tests.services import require_postgres
+from tests.services import scratch_database
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,22 +34,10 @@ BODY = {"model": "priced", "max_tokens": M, "messages": [{"role": "user", "conte
 CONCURRENT = 200
 
 
-def _with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    server = require_postgres()
-    name = f"test_spend_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(server, name)
-    finally:
-        with psycopg.connect(server, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("test_spend") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
