@@ -75,15 +75,9 @@ async def cache_phase(bench: Bench, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     # each group in two halves A B … B A: a drift in the machine's load falls on both alike
     for group in (runs[:3], runs[3:]):
-        measured: dict[str, Any] = {}
-        for order in (group, group[::-1]):
-            for label, request, expect in order:
-                s, cpu = await bench.measure(name, lambda r=request, e=expect: closed_loop(  # type: ignore[misc]
-                    target, r, e, concurrency=p.closed_concurrency,
-                    duration=p.cache_seconds / 2))
-                if label in measured:
-                    s, cpu = measured[label][0].merge(s), measured[label][1] + cpu
-                measured[label] = (s, cpu)
+        measured = await bench.halves(
+            name, [(label, target, request, expect) for label, request, expect in group],
+            p.closed_concurrency, p.cache_seconds)
         for label, (s, cpu) in measured.items():
             out[label] = bench.summary(s, cpu)
     off, miss = out["off"]["cpu_ms_per_request"], out["miss"]["cpu_ms_per_request"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -161,6 +161,24 @@ class Bench:
         return samples, CpuUse(mid, after.upstream - before.upstream, after.own - before.own,
                              after.machine - before.machine, after.steal - before.steal)
 
+    async def halves(
+        self, name: str, cases: Sequence[tuple[str, Target, bytes | Callable[[], bytes],
+                                            int | None]],
+        concurrency: int, seconds: float,
+    ) -> dict[str, tuple[Samples, CpuUse]]:
+        """Each case (label, target, request or a function making each, chunks expected)
+        under closed-loop load for ``seconds`` in all, in two halves in the order
+        A B … B A (a drift in the machine's load falls on every case alike), merged."""
+        measured: dict[str, tuple[Samples, CpuUse]] = {}
+        for order in (cases, cases[::-1]):
+            for label, target, raw, expect in order:
+                s, cpu = await self.measure(name, lambda t=target, r=raw, e=expect: closed_loop(  # type: ignore[misc]
+                    t, r, e, concurrency=concurrency, duration=seconds / 2))
+                if label in measured:
+                    s, cpu = measured[label][0].merge(s), measured[label][1] + cpu
+                measured[label] = (s, cpu)
+        return measured
+
     def raw(self, name: str, model: str, stream: bool) -> bytes:
         t = self.targets[name]
         return build_request(t.host, t.port, t.path, _body(model, stream), t.token)
@@ -287,17 +305,11 @@ class Bench:
         # whole runs, then streamed runs, each in two halves A B C … C B A (load drift on
         # a shared machine falls on every case alike, as in the messages phase)
         for group in (runs[:3], runs[3:]):
-            measured: dict[str, tuple[Samples, CpuUse]] = {}
-            for order in (group, group[::-1]):
-                for label, target, body, expect in order:
-                    raw = build_request(target.host, target.port, target.path, body,
-                                        target.token)
-                    s, cpu = await self.measure(name, lambda t=target, r=raw, e=expect: closed_loop(  # type: ignore[misc]
-                        t, r, e, concurrency=p.closed_concurrency,
-                        duration=p.responses_seconds / 2))
-                    if label in measured:
-                        s, cpu = measured[label][0].merge(s), measured[label][1] + cpu
-                    measured[label] = (s, cpu)
+            cases = [(label, target,
+                      build_request(target.host, target.port, target.path, body, target.token),
+                      expect) for label, target, body, expect in group]
+            measured = await self.halves(name, cases, p.closed_concurrency,
+                                         p.responses_seconds)
             for label, (s, cpu) in measured.items():
                 out[label] = self.summary(s, cpu)
         return out
@@ -311,20 +323,14 @@ class Bench:
         out: dict[str, Any] = {"concurrency": p.messages_concurrency}
         for stream in (False, True):
             expect = p.stream_chunks if stream else None
-            raws: dict[str, bytes] = {}
+            cases: list[tuple[str, Target, bytes | Callable[[], bytes], int | None]] = []
             for case, path, prefix in MESSAGES_CASES:
                 model = prefix + (p.stream_model if stream else p.unary_model)
                 body = (_messages_body if path == "/v1/messages" else _body)(model, stream)
-                raws[case] = build_request(t.host, t.port, path, body, t.token)
-            measured: dict[str, tuple[Samples, CpuUse]] = {}
-            for order in (list(raws), list(raws)[::-1]):
-                for case in order:
-                    s, cpu = await self.measure(name, lambda r=raws[case], e=expect: closed_loop(  # type: ignore[misc]
-                        t, r, e, concurrency=p.messages_concurrency,
-                        duration=p.messages_seconds / 2))
-                    if case in measured:
-                        s, cpu = measured[case][0].merge(s), measured[case][1] + cpu
-                    measured[case] = (s, cpu)
+                cases.append((case, t, build_request(t.host, t.port, path, body, t.token),
+                              expect))
+            measured = await self.halves(name, cases, p.messages_concurrency,
+                                         p.messages_seconds)
             for case, (s, cpu) in measured.items():
                 row = self.summary(s, cpu)
                 if stream:
