@@ -127,6 +127,15 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _only(value: Any, fields: set[str], where: str) -> dict[str, Any]:
+    """``value`` as a mapping holding none but ``fields``."""
+    found = _mapping(value, where)
+    unknown = set(found) - fields
+    if unknown:
+        raise FileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    return found
+
+
 def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise FileError(f"{where}: must be a list")
@@ -170,9 +179,7 @@ def _providers(raw: list[Any], base: Path) -> list[Provider]:
                 key = _mapping(key, kw)
                 if not isinstance(key.get("name"), str) or not key["name"].strip():
                     raise FileError(f"{kw}.name: required")
-                unknown = set(key) - {"name", "key"}
-                if unknown:
-                    raise FileError(f"{kw}: unknown field(s) {', '.join(sorted(unknown))}")
+                _only(key, {"name", "key"}, kw)
                 secret = _secret(key["key"], f"{kw}.key", base) if "key" in key else None
                 keys.append(ProviderKey(key["name"], secret))
             _unique([k.name for k in keys], f"{where}.keys")
@@ -186,17 +193,11 @@ def _models(raw: list[Any]) -> list[Alias]:
     out = []
     for i, item in enumerate(raw):
         where = f"models[{i}]"
-        item = _mapping(item, where)
-        unknown = set(item) - {"alias", "chain"}
-        if unknown:
-            raise FileError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        item = _only(item, {"alias", "chain"}, where)
         entries = []
         for j, raw_entry in enumerate(_list(item.get("chain"), f"{where}.chain")):
             ew = f"{where}.chain[{j}]"
-            e = _mapping(raw_entry, ew)
-            unknown = set(e) - {"provider", "model", "order", "default", "config"}
-            if unknown:
-                raise FileError(f"{ew}: unknown field(s) {', '.join(sorted(unknown))}")
+            e = _only(raw_entry, {"provider", "model", "order", "default", "config"}, ew)
             if not isinstance(e.get("provider"), str):
                 raise FileError(f"{ew}.provider: required (a provider name)")
             fields = _checked(ew, check_mapping, {
