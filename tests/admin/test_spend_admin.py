@@ -150,6 +150,12 @@ async def test_prices_table_and_pricing_validation(api: Api) -> None:
         "alias_name": "x", "provider_id": provider["id"], "provider_model_name": "m",
         "config": {"pricing": {"input_per_mtok": -1, "output_per_mtok": 1}}})
     bad.error(400, param="config.pricing")
+    for hostile in ("lots", -1, True, [1], {"x": 1}, 1e308):
+        bad = await api.call("POST", "/admin/mappings", {
+            "alias_name": "x", "provider_id": provider["id"], "provider_model_name": "m",
+            "config": {"pricing": {"input_per_mtok": 1, "output_per_mtok": 1,
+                                   "cache_write_per_mtok": hostile}}})
+        bad.error(400, param="config.pricing")
     data = {d["alias"]: d for d in (await api.ok("GET", "/admin/prices"))["data"]}
     assert data["builtin"]["source"] == "builtin"
     assert (data["builtin"]["input_per_mtok"], data["builtin"]["output_per_mtok"],
